@@ -16,7 +16,6 @@ const (
 	CodeInvalidRequest         Code = "invalid_request"
 	CodeInvalidEmail           Code = "invalid_email"
 	CodeInvalidExpiry          Code = "invalid_expiry"
-	CodeInvalidRole            Code = "invalid_role"
 	CodeUnauthorized           Code = "unauthorized"
 	CodeNotFound               Code = "not_found"
 	CodeOrganizationNotFound   Code = "organization_not_found"
@@ -42,7 +41,7 @@ const (
 // HTTPStatus is the one place where an error code meets an HTTP status.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case CodeInvalidRequest, CodeInvalidEmail, CodeInvalidExpiry, CodeInvalidRole:
+	case CodeInvalidRequest, CodeInvalidEmail, CodeInvalidExpiry:
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -26,35 +27,38 @@ func ServerDSN() string {
 	return DefaultServerDSN
 }
 
-// New creates an empty database, migrates it, and drops it when the test ends. It returns
-// the DSN of the new database (for code under test that opens its own pool) and a pool.
-func New(tb testing.TB) (string, *sqlx.DB) {
-	tb.Helper()
+// Database is a migrated database that exists for one test run.
+type Database struct {
+	DSN string
+	DB  *sqlx.DB
+	// Drop removes the database; call it when the run ends.
+	Drop func()
+}
+
+// Create makes an empty database with a random name on ServerDSN and migrates it.
+func Create(ctx context.Context) (*Database, error) {
 	cfg, err := mysql.ParseDSN(ServerDSN())
 	if err != nil {
-		tb.Fatalf("USHER_TEST_MYSQL_DSN: %v", err)
+		return nil, fmt.Errorf("USHER_TEST_MYSQL_DSN: %w", err)
 	}
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
 	name := "usher_test_" + hex.EncodeToString(suffix)
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	server, err := sqlx.Open("mysql", cfg.FormatDSN())
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	defer server.Close()
 	if _, err := server.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-		tb.Fatalf("cannot create a test database on %s (is MariaDB running? run scripts/ensure-mariadb.sh): %v", cfg.Addr, err)
+		return nil, fmt.Errorf("cannot create a test database on %s (is MariaDB running? run scripts/ensure-mariadb.sh): %w", cfg.Addr, err)
 	}
-	tb.Cleanup(func() {
-		drop, err := sqlx.Open("mysql", cfg.FormatDSN())
-		if err == nil {
-			_, _ = drop.Exec("DROP DATABASE IF EXISTS " + name)
-			_ = drop.Close()
+	drop := func() {
+		if db, err := sqlx.Open("mysql", cfg.FormatDSN()); err == nil {
+			_, _ = db.Exec("DROP DATABASE IF EXISTS " + name)
+			_ = db.Close()
 		}
-	})
+	}
 
 	cfg.DBName = name
 	cfg.ParseTime = true
@@ -62,11 +66,26 @@ func New(tb testing.TB) (string, *sqlx.DB) {
 	dsn := cfg.FormatDSN()
 	db, err := sqlx.Open("mysql", dsn)
 	if err != nil {
-		tb.Fatal(err)
+		drop()
+		return nil, err
 	}
-	tb.Cleanup(func() { _ = db.Close() })
 	if err := migrations.Up(ctx, db.DB); err != nil {
+		_ = db.Close()
+		drop()
+		return nil, err
+	}
+	return &Database{DSN: dsn, DB: db, Drop: func() { _ = db.Close(); drop() }}, nil
+}
+
+// New creates a database for one test and drops it when the test ends.
+func New(tb testing.TB) (string, *sqlx.DB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := Create(ctx)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return dsn, db
+	tb.Cleanup(d.Drop)
+	return d.DSN, d.DB
 }

@@ -1,0 +1,205 @@
+// Package activities adapts Usher's workflows to the outside world: MySQL through the
+// store, e-mail through a mail.Sender. Each activity is safe to retry: a retry after a crash
+// neither creates a second account nor sends an e-mail the provider already accepted.
+package activities
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/usherhq/usher/internal/domain"
+	"github.com/usherhq/usher/internal/mail"
+	"github.com/usherhq/usher/internal/store"
+	"github.com/usherhq/usher/workflows"
+)
+
+// Activities holds what the activities need.
+type Activities struct {
+	Store *store.Store
+	Mail  mail.Sender
+	// PublicURL is the base of the links in e-mails, e.g. https://usher.example.com.
+	PublicURL string
+}
+
+// RecordWorkflowStarted marks the invitation's workflow as running.
+func (a *Activities) RecordWorkflowStarted(ctx context.Context, invitationID string) error {
+	return a.Store.MarkWorkflowStarted(ctx, invitationID)
+}
+
+// RecordStatus writes a status change the workflow decided, with its audit event.
+func (a *Activities) RecordStatus(ctx context.Context, c workflows.StatusChange) error {
+	err := a.Store.ApplyStatusChange(ctx, store.StatusChange{
+		EventKey: c.EventKey, InvitationID: c.InvitationID, Action: string(c.Action),
+		From: c.From, To: c.To, Reason: c.Reason, ExpiresAt: c.ExpiresAt, DeliveryKey: c.DeliveryKey,
+	})
+	return forWorkflow(err)
+}
+
+// AcceptInvitation makes the invitee a member; see store.AcceptInvitation.
+func (a *Activities) AcceptInvitation(ctx context.Context, r workflows.AcceptActivityRequest) (workflows.AcceptResult, error) {
+	out, err := a.Store.AcceptInvitation(ctx, store.AcceptRequest{
+		InvitationID: r.InvitationID, AttemptID: r.AttemptID, Name: r.Name, EventKey: r.EventKey,
+	})
+	if err != nil {
+		return workflows.AcceptResult{}, forWorkflow(err)
+	}
+	return workflows.AcceptResult{UserID: out.UserID, ExistingUser: out.ExistingUser, PasswordSet: out.PasswordSet}, nil
+}
+
+// SendInvitationEmail sends the invitation with a fresh link. Issuing the link retires
+// every earlier one of the invitation.
+func (a *Activities) SendInvitationEmail(ctx context.Context, r workflows.DeliveryRequest) error {
+	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
+		token, hash := domain.NewToken()
+		ic, err := a.Store.BeginInvitationDelivery(ctx, r.DeliveryKey, r.InvitationID, hash)
+		if err != nil {
+			return mail.Message{}, err
+		}
+		inv := ic.Invitation
+		data := mail.InvitationData{
+			InviteeName: inv.Name, InviterName: ic.InviterName, OrganizationName: ic.OrganizationName,
+			Role: inv.Role, Link: a.link("invite", token),
+		}
+		if inv.ExpiresAt != nil {
+			data.ExpiresAt = *inv.ExpiresAt
+		}
+		return render(mail.KindInvitation, inv.Locale, inv.Email, data)
+	})
+}
+
+// SendSetPasswordEmail sends a new account its link to choose a password.
+func (a *Activities) SendSetPasswordEmail(ctx context.Context, r workflows.SetPasswordRequest) error {
+	ic, err := a.Store.GetInvitationContext(ctx, r.InvitationID)
+	if err != nil {
+		return forWorkflow(err)
+	}
+	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
+		token, hash := domain.NewToken()
+		user, err := a.Store.BeginPasswordDelivery(ctx, r.DeliveryKey, r.UserID, &r.InvitationID, hash)
+		if err != nil {
+			return mail.Message{}, err
+		}
+		data := mail.SetPasswordData{
+			Name: user.Name, OrganizationName: ic.OrganizationName, Link: a.link("password", token),
+			ExpiresAt: user.CreatedAt.Add(store.PasswordExpiry),
+		}
+		return render(mail.KindSetPassword, ic.Invitation.Locale, user.Email, data)
+	})
+}
+
+// NotifyInviterOfAcceptance tells the inviter, if there is one, that the invitee joined.
+func (a *Activities) NotifyInviterOfAcceptance(ctx context.Context, r workflows.DeliveryRequest) error {
+	ic, err := a.Store.GetInvitationContext(ctx, r.InvitationID)
+	if err != nil {
+		return forWorkflow(err)
+	}
+	if ic.InviterEmail == "" {
+		return nil
+	}
+	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
+		if err := a.Store.BeginPlainDelivery(ctx, r.DeliveryKey, string(mail.KindInvitationAccepted), &r.InvitationID, ic.Invitation.InviterID); err != nil {
+			return mail.Message{}, err
+		}
+		inv := ic.Invitation
+		data := mail.InvitationAcceptedData{
+			InviterName: ic.InviterName, InviteeName: inv.Name, InviteeEmail: inv.Email,
+			OrganizationName: ic.OrganizationName, Role: inv.Role,
+		}
+		return render(mail.KindInvitationAccepted, domain.DefaultLocale, ic.InviterEmail, data)
+	})
+}
+
+// deliver sends the e-mail named key at most once as far as the provider can tell us. The
+// delivery is recorded before the provider is called and again after; a retry that finds
+// it still "sending" asks the provider whether the first attempt got through before
+// trying again. prepare records the attempt and builds the message.
+func (a *Activities) deliver(ctx context.Context, key string, prepare func() (mail.Message, error)) error {
+	d, found, err := a.Store.GetDelivery(ctx, key)
+	if err != nil {
+		return err
+	}
+	if found {
+		switch d.Status {
+		case domain.DeliverySent:
+			return nil
+		case domain.DeliveryFailed:
+			return refused(deref(d.LastError))
+		case domain.DeliverySending:
+			providerID, accepted, err := a.Mail.FindSent(ctx, key)
+			if err != nil {
+				return transient(err)
+			}
+			if accepted {
+				return a.Store.FinishDelivery(ctx, key, providerID)
+			}
+		}
+	}
+
+	msg, err := prepare()
+	if errors.Is(err, store.ErrSuperseded) {
+		return temporal.NewNonRetryableApplicationError("a newer decision replaced this e-mail", workflows.ErrDeliverySuperseded, nil)
+	}
+	if err != nil {
+		return forWorkflow(err)
+	}
+	msg.DeliveryID = key
+	providerID, sendErr := a.Mail.Send(ctx, msg)
+	if sendErr == nil {
+		return a.Store.FinishDelivery(ctx, key, providerID)
+	}
+	var permanent *mail.PermanentError
+	isPermanent := errors.As(sendErr, &permanent)
+	if err := a.Store.RecordDeliveryError(ctx, key, sendErr.Error(), isPermanent); err != nil {
+		return err
+	}
+	if isPermanent {
+		return refused(sendErr.Error())
+	}
+	return transient(sendErr)
+}
+
+func render(kind mail.Kind, locale, to string, data any) (mail.Message, error) {
+	r, err := mail.Render(kind, locale, data)
+	if err != nil {
+		return mail.Message{}, temporal.NewNonRetryableApplicationError("rendering e-mail: "+err.Error(), "TemplateError", nil)
+	}
+	return mail.Message{To: to, Subject: r.Subject, Text: r.Text, HTML: r.HTML, Tag: string(kind)}, nil
+}
+
+func (a *Activities) link(page, token string) string {
+	return strings.TrimRight(a.PublicURL, "/") + "/" + page + "/" + token
+}
+
+func refused(reason string) error {
+	return temporal.NewNonRetryableApplicationError(reason, workflows.ErrDeliveryRefused, nil)
+}
+
+// transient turns a provider hiccup into a retryable error, waiting as long as the
+// provider asked when it said.
+func transient(err error) error {
+	var te *mail.TransientError
+	if errors.As(err, &te) && te.RetryAfter > 0 {
+		return temporal.NewApplicationErrorWithOptions(te.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: te.RetryAfter})
+	}
+	return err
+}
+
+// forWorkflow passes domain errors on as non-retryable errors that keep their code, and
+// everything else as it is, to be retried.
+func forWorkflow(err error) error {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return workflows.ClientError(de)
+	}
+	return err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

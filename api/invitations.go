@@ -1,0 +1,413 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/usherhq/usher/internal/domain"
+	"github.com/usherhq/usher/internal/store"
+	"github.com/usherhq/usher/workflows"
+)
+
+// invitationJSON is the public shape of an invitation. It never carries a token.
+type invitationJSON struct {
+	ID             string          `json:"id"`
+	Status         domain.Status   `json:"status"`
+	Email          string          `json:"email"`
+	Name           string          `json:"name"`
+	OrganizationID string          `json:"organization_id"`
+	Role           string          `json:"role"`
+	InviterID      *string         `json:"inviter_id"`
+	UserID         *string         `json:"user_id"`
+	Locale         string          `json:"locale"`
+	RedirectURL    *string         `json:"redirect_url"`
+	Metadata       json.RawMessage `json:"metadata"`
+	ExpiresIn      string          `json:"expires_in"`
+	ExpiresAt      *time.Time      `json:"expires_at"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	AcceptedAt     *time.Time      `json:"accepted_at"`
+	RevokedAt      *time.Time      `json:"revoked_at"`
+	FailureReason  *string         `json:"failure_reason"`
+	Delivery       deliveryJSON    `json:"delivery"`
+}
+
+type deliveryJSON struct {
+	Status    domain.DeliveryStatus `json:"status"`
+	Attempts  int                   `json:"attempts"`
+	LastError *string               `json:"last_error"`
+}
+
+func toInvitationJSON(inv store.Invitation) invitationJSON {
+	metadata := json.RawMessage("{}")
+	if inv.Metadata != nil {
+		metadata = json.RawMessage(*inv.Metadata)
+	}
+	return invitationJSON{
+		ID: inv.ID, Status: inv.Status, Email: inv.Email, Name: inv.Name, OrganizationID: inv.OrganizationID,
+		Role: inv.Role, InviterID: inv.InviterID, UserID: inv.UserID, Locale: inv.Locale, RedirectURL: inv.RedirectURL,
+		Metadata: metadata, ExpiresIn: inv.ExpiresIn().String(), ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt,
+		UpdatedAt: inv.UpdatedAt, AcceptedAt: inv.AcceptedAt, RevokedAt: inv.RevokedAt, FailureReason: inv.FailureReason,
+		Delivery: deliveryJSON{Status: inv.DeliveryStatus, Attempts: inv.DeliveryAttempts, LastError: inv.DeliveryLastError},
+	}
+}
+
+type createInvitationRequest struct {
+	Email          *string         `json:"email"`
+	Name           string          `json:"name"`
+	OrganizationID *string         `json:"organization_id"`
+	Role           string          `json:"role"`
+	InviterID      *string         `json:"inviter_id"`
+	ExpiresIn      string          `json:"expires_in"`
+	Locale         string          `json:"locale"`
+	RedirectURL    *string         `json:"redirect_url"`
+	Metadata       json.RawMessage `json:"metadata"`
+	Send           *bool           `json:"send"`
+}
+
+const (
+	maxNameLength     = 200
+	maxMetadataBytes  = 8 << 10
+	maxIdempotencyKey = 255
+)
+
+func (r createInvitationRequest) validate() (store.NewInvitation, error) {
+	var in store.NewInvitation
+	if r.Email == nil {
+		return in, invalidField("email", "is required")
+	}
+	email, err := domain.NormalizeEmail(*r.Email)
+	if err != nil {
+		return in, err
+	}
+	if r.OrganizationID == nil || *r.OrganizationID == "" {
+		return in, invalidField("organization_id", "is required")
+	}
+	if !store.ValidID(*r.OrganizationID) {
+		return in, domain.Errorf(domain.CodeOrganizationNotFound, "no organization with id %q", *r.OrganizationID)
+	}
+	name, err := validName(r.Name)
+	if err != nil {
+		return in, err
+	}
+	role := r.Role
+	if role == "" {
+		role = domain.DefaultRole
+	}
+	if !domain.ValidRole(role) {
+		return in, invalidField("role", "must be one of %v", domain.Roles).WithDetail("allowed", domain.Roles)
+	}
+	expiresIn, err := domain.ParseExpiresIn(r.ExpiresIn)
+	if err != nil {
+		return in, err
+	}
+	locale := r.Locale
+	if locale == "" {
+		locale = domain.DefaultLocale
+	}
+	if !domain.ValidLocale(locale) {
+		return in, invalidField("locale", "must be a language tag such as \"en\" or \"pt-BR\"")
+	}
+	if r.RedirectURL != nil {
+		if err := validRedirectURL(*r.RedirectURL); err != nil {
+			return in, err
+		}
+	}
+	if r.InviterID != nil && !store.ValidID(*r.InviterID) {
+		return in, domain.Errorf(domain.CodeInviterNotFound, "no user with id %q to be the inviter", *r.InviterID)
+	}
+	var metadata *string
+	if len(r.Metadata) > 0 && string(r.Metadata) != "null" {
+		var obj map[string]any
+		if r.Metadata[0] != '{' || json.Unmarshal(r.Metadata, &obj) != nil {
+			return in, invalidField("metadata", "must be a JSON object")
+		}
+		if len(r.Metadata) > maxMetadataBytes {
+			return in, invalidField("metadata", "must be at most %d bytes", maxMetadataBytes)
+		}
+		compact, _ := json.Marshal(obj)
+		m := string(compact)
+		metadata = &m
+	}
+	return store.NewInvitation{
+		OrganizationID: *r.OrganizationID, Email: email, Name: name, Role: role, InviterID: r.InviterID,
+		Locale: locale, RedirectURL: r.RedirectURL, Metadata: metadata, ExpiresIn: expiresIn,
+		Draft: r.Send != nil && !*r.Send,
+	}, nil
+}
+
+func validName(name string) (string, error) {
+	if len(name) > maxNameLength {
+		return "", invalidField("name", "must be at most %d bytes", maxNameLength)
+	}
+	if !utf8.ValidString(name) {
+		return "", invalidField("name", "must be valid UTF-8 text")
+	}
+	return name, nil
+}
+
+func validRedirectURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(raw) > 2048 {
+		return invalidField("redirect_url", "must be an absolute http(s) URL")
+	}
+	return nil
+}
+
+func (s *Server) createInvitation(c *gin.Context) {
+	var req createInvitationRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	in, err := req.validate()
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	var idem *store.IdempotencyKey
+	if key := c.GetHeader("Idempotency-Key"); key != "" {
+		if len(key) > maxIdempotencyKey {
+			writeError(c, invalidField("Idempotency-Key", "must be at most %d characters", maxIdempotencyKey))
+			return
+		}
+		canonical, _ := json.Marshal(in)
+		idem = &store.IdempotencyKey{APIKeyID: c.GetString(apiKeyIDKey), Key: key, Request: canonical}
+	}
+	inv, created, err := s.Store.CreateInvitation(c, in, idem)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if inv.WorkflowStartedAt == nil {
+		start := workflows.InvitationInput{InvitationID: inv.ID, Status: inv.Status, ExpiresIn: inv.ExpiresIn()}
+		if inv.ExpiresAt != nil {
+			start.ExpiresAt = *inv.ExpiresAt
+		}
+		if err := workflows.StartInvitation(c, s.Temporal, start); err != nil {
+			// The row is stored; the reconciler starts its workflow once Temporal is back.
+			c.Error(err) //nolint:errcheck
+			writeError(c, domain.Errorf(domain.CodeTemporarilyUnavailable,
+				"the invitation was stored but could not be started yet; it will be sent shortly").WithDetail("invitation_id", inv.ID))
+			return
+		}
+	}
+	if !created {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.JSON(http.StatusCreated, toInvitationJSON(inv))
+}
+
+func (s *Server) getInvitation(c *gin.Context) {
+	inv, err := s.loadInvitation(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toInvitationJSON(inv))
+}
+
+func (s *Server) loadInvitation(c *gin.Context) (store.Invitation, error) {
+	id := c.Param("id")
+	if !store.ValidID(id) {
+		return store.Invitation{}, domain.Errorf(domain.CodeInvitationNotFound, "no invitation with id %q", id)
+	}
+	return s.Store.GetInvitation(c, id)
+}
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+func (s *Server) listInvitations(c *gin.Context) {
+	f := store.InvitationFilter{Limit: defaultPageSize}
+	if raw := c.Query("status"); raw != "" {
+		if !domain.Status(raw).Valid() {
+			writeError(c, invalidField("status", "must be one of %v", domain.Statuses))
+			return
+		}
+		f.Status = domain.Status(raw)
+	}
+	if raw := c.Query("email"); raw != "" {
+		email, err := domain.NormalizeEmail(raw)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		f.Email = email
+	}
+	if raw := c.Query("organization_id"); raw != "" {
+		if !store.ValidID(raw) {
+			writeError(c, invalidField("organization_id", "is not an organization ID"))
+			return
+		}
+		f.OrganizationID = raw
+	}
+	if raw := c.Query("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxPageSize {
+			writeError(c, invalidField("limit", "must be a number from 1 to %d", maxPageSize))
+			return
+		}
+		f.Limit = n
+	}
+	if raw := c.Query("cursor"); raw != "" {
+		after, err := decodeCursor(raw)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		f.AfterID = after
+	}
+	// One more than asked tells whether there is a next page.
+	f.Limit++
+	rows, err := s.Store.ListInvitations(c, f)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	var next *string
+	if len(rows) == f.Limit {
+		rows = rows[:len(rows)-1]
+		cursor := encodeCursor(rows[len(rows)-1].ID)
+		next = &cursor
+	}
+	data := make([]invitationJSON, 0, len(rows))
+	for _, inv := range rows {
+		data = append(data, toInvitationJSON(inv))
+	}
+	c.JSON(http.StatusOK, gin.H{"data": data, "next_cursor": next})
+}
+
+// Cursors are opaque to clients so the keyset behind them can change.
+func encodeCursor(lastID string) string { return base64.RawURLEncoding.EncodeToString([]byte(lastID)) }
+
+func decodeCursor(cursor string) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !store.ValidID(string(raw)) {
+		return "", invalidField("cursor", "is not a cursor this API returned")
+	}
+	return string(raw), nil
+}
+
+func (s *Server) sendInvitation(c *gin.Context) {
+	s.changeInvitation(c, domain.ActionSend, nil)
+}
+
+func (s *Server) resendInvitation(c *gin.Context) {
+	s.changeInvitation(c, domain.ActionResend, nil)
+}
+
+func (s *Server) revokeInvitation(c *gin.Context) {
+	s.changeInvitation(c, domain.ActionRevoke, nil)
+}
+
+type renewRequest struct {
+	ExpiresIn string `json:"expires_in"`
+}
+
+func (s *Server) renewInvitation(c *gin.Context) {
+	var req renewRequest
+	if c.Request.ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			writeError(c, err)
+			return
+		}
+	}
+	expiresIn, err := domain.ParseExpiresIn(req.ExpiresIn)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	s.changeInvitation(c, domain.ActionRenew, workflows.RenewRequest{ExpiresIn: expiresIn})
+}
+
+// changeInvitation asks the invitation's workflow to act and answers with the invitation as
+// it stands afterwards. The workflow's validators have the last word; the check against
+// MySQL first only spares Temporal requests that cannot succeed.
+func (s *Server) changeInvitation(c *gin.Context, action domain.Action, arg any) {
+	inv, err := s.loadInvitation(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if err := domain.CheckAction(inv.Status, action); err != nil {
+		writeError(c, err)
+		return
+	}
+	var args []any
+	if arg != nil {
+		args = []any{arg}
+	}
+	reopen := action == domain.ActionRenew && inv.Status == domain.StatusExpired
+	if err := s.updateInvitation(c, inv.ID, string(action), reopen, nil, args...); err != nil {
+		writeError(c, s.explainUpdateFailure(c, inv.ID, action, err))
+		return
+	}
+	inv, err = s.Store.GetInvitation(c, inv.ID)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toInvitationJSON(inv))
+}
+
+// updateTimeout bounds how long a client waits for a workflow's answer.
+const updateTimeout = 30 * time.Second
+
+// updateInvitation runs an update on the invitation's workflow and waits for its outcome.
+// reopen starts a new run first if the last one has ended (renewing an expired invitation).
+func (s *Server) updateInvitation(ctx context.Context, invitationID, name string, reopen bool, result any, args ...any) error {
+	ctx, cancel := context.WithTimeout(ctx, updateTimeout)
+	defer cancel()
+	update := client.UpdateWorkflowOptions{
+		WorkflowID: workflows.InvitationWorkflowID(invitationID), UpdateName: name, Args: args,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+	var handle client.WorkflowUpdateHandle
+	var err error
+	if reopen {
+		start := s.Temporal.NewWithStartWorkflowOperation(workflows.ReopenOptions(invitationID), workflows.InvitationWorkflow,
+			workflows.InvitationInput{InvitationID: invitationID, Status: domain.StatusExpired})
+		handle, err = s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: start, UpdateOptions: update})
+	} else {
+		handle, err = s.Temporal.UpdateWorkflow(ctx, update)
+	}
+	if err != nil {
+		return err
+	}
+	return handle.Get(ctx, result)
+}
+
+// explainUpdateFailure turns what Temporal said into what the client should hear.
+func (s *Server) explainUpdateFailure(ctx context.Context, invitationID string, action domain.Action, err error) error {
+	if de, ok := workflows.DomainError(err); ok {
+		return de
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		// The run ended between our read and the update: answer from what it left behind.
+		if inv, getErr := s.Store.GetInvitation(ctx, invitationID); getErr == nil {
+			if refusal := domain.CheckAction(inv.Status, action); refusal != nil {
+				return refusal
+			}
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, new(*client.WorkflowUpdateServiceTimeoutOrCanceledError)) ||
+		errors.As(err, new(*serviceerror.Unavailable)) || errors.As(err, new(*serviceerror.ResourceExhausted)) || errors.As(err, &notFound) {
+		return domain.Errorf(domain.CodeTemporarilyUnavailable, "the invitation did not answer in time; try again")
+	}
+	return err
+}

@@ -1,0 +1,117 @@
+// Package config reads Usher's settings from the environment. A missing or malformed
+// setting stops start-up with a message naming it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Config is every setting Usher reads.
+type Config struct {
+	MySQLDSN          string // USHER_MYSQL_DSN
+	TemporalAddress   string // TEMPORAL_ADDRESS
+	TemporalNamespace string // TEMPORAL_NAMESPACE
+	HTTPAddr          string // USHER_HTTP_ADDR
+	PublicURL         string // USHER_PUBLIC_URL
+	EmailFrom         string // USHER_EMAIL_FROM
+	MailgunDomain     string // MAILGUN_DOMAIN
+	MailgunAPIKey     string // MAILGUN_API_KEY
+	MailgunAPIBase    string // MAILGUN_API_BASE
+	LogLevel          string // USHER_LOG_LEVEL
+}
+
+// Defaults used when a variable is unset; `usher dev` supplies more of its own.
+var Defaults = Config{
+	TemporalAddress:   "127.0.0.1:7233",
+	TemporalNamespace: "default",
+	HTTPAddr:          ":8080",
+	LogLevel:          "info",
+}
+
+// Needs says which settings a command cannot run without.
+type Needs struct {
+	MySQL, Temporal, HTTP, Mail bool
+}
+
+// Load reads the environment over base and validates what needs asks for.
+func Load(base Config, needs Needs) (Config, error) {
+	c := base
+	read := func(dst *string, name string) {
+		if v, ok := os.LookupEnv(name); ok && strings.TrimSpace(v) != "" {
+			*dst = strings.TrimSpace(v)
+		}
+	}
+	read(&c.MySQLDSN, "USHER_MYSQL_DSN")
+	read(&c.TemporalAddress, "TEMPORAL_ADDRESS")
+	read(&c.TemporalNamespace, "TEMPORAL_NAMESPACE")
+	read(&c.HTTPAddr, "USHER_HTTP_ADDR")
+	read(&c.PublicURL, "USHER_PUBLIC_URL")
+	read(&c.EmailFrom, "USHER_EMAIL_FROM")
+	read(&c.MailgunDomain, "MAILGUN_DOMAIN")
+	read(&c.MailgunAPIKey, "MAILGUN_API_KEY")
+	read(&c.MailgunAPIBase, "MAILGUN_API_BASE")
+	read(&c.LogLevel, "USHER_LOG_LEVEL")
+	return c, c.validate(needs)
+}
+
+func (c Config) validate(needs Needs) error {
+	var problems []error
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	if needs.MySQL {
+		if c.MySQLDSN == "" {
+			bad("USHER_MYSQL_DSN", "is required, e.g. user:password@tcp(127.0.0.1:3306)/usher")
+		} else if cfg, err := mysql.ParseDSN(c.MySQLDSN); err != nil {
+			bad("USHER_MYSQL_DSN", "is not a valid DSN: %v", err)
+		} else if cfg.DBName == "" {
+			bad("USHER_MYSQL_DSN", "must name a database, e.g. .../usher")
+		}
+	}
+	if needs.Temporal {
+		if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
+			bad("TEMPORAL_ADDRESS", "must be host:port, got %q", c.TemporalAddress)
+		}
+		if c.TemporalNamespace == "" {
+			bad("TEMPORAL_NAMESPACE", "is required")
+		}
+	}
+	if needs.HTTP {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("USHER_HTTP_ADDR", "must be [host]:port, got %q", c.HTTPAddr)
+		}
+	}
+	if needs.Mail {
+		if u, err := url.Parse(c.PublicURL); c.PublicURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("USHER_PUBLIC_URL", "must be the absolute http(s) base URL of the links in e-mails, got %q", c.PublicURL)
+		}
+		if _, err := mail.ParseAddress(c.EmailFrom); err != nil {
+			bad("USHER_EMAIL_FROM", "must be an address such as \"Usher <usher@example.com>\", got %q", c.EmailFrom)
+		}
+		if c.MailgunDomain == "" {
+			bad("MAILGUN_DOMAIN", "is required")
+		}
+		if c.MailgunAPIKey == "" {
+			bad("MAILGUN_API_KEY", "is required")
+		}
+		if c.MailgunAPIBase != "" {
+			if u, err := url.Parse(c.MailgunAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("MAILGUN_API_BASE", "must be an absolute URL such as https://api.eu.mailgun.net/v3, got %q", c.MailgunAPIBase)
+			}
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("USHER_LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return errors.Join(problems...)
+}

@@ -1,0 +1,38 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+)
+
+// StartInvitation starts the workflow of a newly stored invitation. Starting one that is
+// already running or has already run is a no-op, so the API and the reconciler can both
+// call it without coordinating.
+func StartInvitation(ctx context.Context, c client.Client, in InvitationInput) error {
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       InvitationWorkflowID(in.InvitationID),
+		TaskQueue:                TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, InvitationWorkflow, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	return err
+}
+
+// ReopenOptions starts a new run of an expired invitation, for an update-with-start whose
+// update (renew) reopens it. A run still going is used as it is.
+func ReopenOptions(invitationID string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       InvitationWorkflowID(invitationID),
+		TaskQueue:                TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}
+}
