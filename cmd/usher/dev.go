@@ -95,7 +95,8 @@ func runDev(ctx context.Context, opts devOptions) error {
 
 	temporal, err := devtemporal.Start(devtemporal.Options{
 		Port: opts.temporalPort, UIPort: opts.uiPort, DBFile: opts.temporalDB,
-		Logger: logger.With("component", "temporal-server"),
+		// The server logs every internal queue at info; only its warnings help here.
+		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "temporal-server"),
 	})
 	if err != nil {
 		return fmt.Errorf("starting the embedded Temporal server: %w", err)
@@ -181,7 +182,6 @@ Usher is running (ready in %s).
 		fmt.Printf("  Mail         sent through %s\n", cfg.MailgunAPIBase)
 	}
 	fmt.Printf("\nTry:\n  export USHER_API_KEY=%s\n  curl -s -H \"Authorization: Bearer $USHER_API_KEY\" -d '{\"name\":\"Acme\"}' %s/v1/organizations\n\n", apiKey, base)
-	slog.Debug("dev stack ready")
 }
 
 func uiURL(temporal *devtemporal.Server) string {

@@ -43,7 +43,9 @@ type Invitation struct {
 }
 
 // ExpiresIn is how long the invitation stays open once sent.
-func (inv Invitation) ExpiresIn() time.Duration { return time.Duration(inv.ExpiresInSeconds) * time.Second }
+func (inv Invitation) ExpiresIn() time.Duration {
+	return time.Duration(inv.ExpiresInSeconds) * time.Second
+}
 
 const invitationColumns = `id, organization_id, email, name, role, inviter_id, user_id, status, locale,
 	redirect_url, metadata, expires_in_seconds, expires_at, existing_user, current_delivery_key,
