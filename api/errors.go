@@ -1,15 +1,19 @@
 package api
 
 import (
+	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/usherhq/usher/internal/domain"
 )
@@ -24,7 +28,11 @@ func writeError(c *gin.Context, err error) {
 	var de *domain.Error
 	if !errors.As(err, &de) {
 		c.Error(err) //nolint:errcheck // recorded for the request log
-		de = domain.Errorf(domain.CodeInternal, "internal error")
+		if dependencyUnavailable(err) {
+			de = domain.Errorf(domain.CodeTemporarilyUnavailable, "a service Usher depends on is unavailable; try again shortly")
+		} else {
+			de = domain.Errorf(domain.CodeInternal, "internal error")
+		}
 	}
 	c.AbortWithStatusJSON(de.Code.HTTPStatus(), errorBody{Error: de})
 }
@@ -56,6 +64,10 @@ func decodeJSON(c *gin.Context, dst any) error {
 	return nil
 }
 
+var errEmptyBody = domain.Errorf(domain.CodeInvalidRequest, "the body is empty; send a JSON object")
+
+func isEmptyBody(err error) bool { return err == errEmptyBody }
+
 func jsonError(err error) error {
 	var tooLarge *http.MaxBytesError
 	var syntax *json.SyntaxError
@@ -64,7 +76,7 @@ func jsonError(err error) error {
 	case errors.As(err, &tooLarge):
 		return domain.Errorf(domain.CodeRequestTooLarge, "the body is larger than %d bytes", tooLarge.Limit)
 	case errors.Is(err, io.EOF):
-		return domain.Errorf(domain.CodeInvalidRequest, "the body is empty; send a JSON object")
+		return errEmptyBody
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
 		return domain.Errorf(domain.CodeInvalidRequest, "the body is not valid JSON")
 	case errors.As(err, &typeErr):
@@ -97,4 +109,22 @@ func jsonTypeName(kind string) string {
 
 func invalidField(field, format string, args ...any) *domain.Error {
 	return domain.Errorf(domain.CodeInvalidRequest, "%s: %s", field, fmt.Sprintf(format, args...)).WithDetail("field", field)
+}
+
+// dependencyUnavailable recognises failures of MySQL or the network that pass with time,
+// which clients should retry rather than report.
+func dependencyUnavailable(err error) bool {
+	var netErr net.Error
+	var mysqlErr *mysql.MySQLError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
+		errors.As(err, &netErr):
+		return true
+	case errors.As(err, &mysqlErr):
+		switch mysqlErr.Number {
+		case 1040, 1053, 1205, 1213: // too many connections, shutdown, lock wait timeout, deadlock
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -97,7 +99,7 @@ func (r createInvitationRequest) validate() (store.NewInvitation, error) {
 	if !store.ValidID(*r.OrganizationID) {
 		return in, domain.Errorf(domain.CodeOrganizationNotFound, "no organization with id %q", *r.OrganizationID)
 	}
-	name, err := validName(r.Name)
+	name, err := validName(strings.TrimSpace(r.Name))
 	if err != nil {
 		return in, err
 	}
@@ -124,20 +126,24 @@ func (r createInvitationRequest) validate() (store.NewInvitation, error) {
 			return in, err
 		}
 	}
+	if r.InviterID != nil && *r.InviterID == "" {
+		return in, invalidField("inviter_id", "must be a user ID, or left out")
+	}
 	if r.InviterID != nil && !store.ValidID(*r.InviterID) {
 		return in, domain.Errorf(domain.CodeInviterNotFound, "no user with id %q to be the inviter", *r.InviterID)
 	}
 	var metadata *string
 	if len(r.Metadata) > 0 && string(r.Metadata) != "null" {
-		var obj map[string]any
-		if r.Metadata[0] != '{' || json.Unmarshal(r.Metadata, &obj) != nil {
+		// Kept as the client wrote it (compacted), so numbers keep their precision and keys
+		// their order.
+		var compact bytes.Buffer
+		if r.Metadata[0] != '{' || json.Compact(&compact, r.Metadata) != nil {
 			return in, invalidField("metadata", "must be a JSON object")
 		}
-		if len(r.Metadata) > maxMetadataBytes {
+		if compact.Len() > maxMetadataBytes {
 			return in, invalidField("metadata", "must be at most %d bytes", maxMetadataBytes)
 		}
-		compact, _ := json.Marshal(obj)
-		m := string(compact)
+		m := compact.String()
 		metadata = &m
 	}
 	return store.NewInvitation{
@@ -318,18 +324,21 @@ type renewRequest struct {
 	ExpiresIn string `json:"expires_in"`
 }
 
+// renewInvitation moves the expiry to expires_in from now; without a body, by the
+// invitation's own expires_in.
 func (s *Server) renewInvitation(c *gin.Context) {
 	var req renewRequest
-	if c.Request.ContentLength != 0 {
-		if err := decodeJSON(c, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil && !isEmptyBody(err) {
+		writeError(c, err)
+		return
+	}
+	var expiresIn time.Duration
+	if req.ExpiresIn != "" {
+		var err error
+		if expiresIn, err = domain.ParseExpiresIn(req.ExpiresIn); err != nil {
 			writeError(c, err)
 			return
 		}
-	}
-	expiresIn, err := domain.ParseExpiresIn(req.ExpiresIn)
-	if err != nil {
-		writeError(c, err)
-		return
 	}
 	s.changeInvitation(c, domain.ActionRenew, workflows.RenewRequest{ExpiresIn: expiresIn})
 }
@@ -346,6 +355,9 @@ func (s *Server) changeInvitation(c *gin.Context, action domain.Action, arg any)
 	if err := domain.CheckAction(inv.Status, action); err != nil {
 		writeError(c, err)
 		return
+	}
+	if renew, ok := arg.(workflows.RenewRequest); ok && renew.ExpiresIn == 0 {
+		arg = workflows.RenewRequest{ExpiresIn: inv.ExpiresIn()}
 	}
 	var args []any
 	if arg != nil {

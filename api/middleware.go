@@ -26,7 +26,9 @@ func (s *Server) authenticate(c *gin.Context) {
 	}
 	id, err := s.Store.AuthenticateAPIKey(c, domain.HashToken(strings.TrimSpace(key)))
 	if err != nil {
-		c.Header("WWW-Authenticate", `Bearer realm="usher"`)
+		if domain.ErrorCode(err) == domain.CodeUnauthorized {
+			c.Header("WWW-Authenticate", `Bearer realm="usher"`)
+		}
 		writeError(c, err)
 		return
 	}

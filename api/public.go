@@ -196,7 +196,9 @@ func hashPassword(password, email string) ([]byte, error) {
 		return nil, weak("must be at most 72 bytes long")
 	case !utf8.ValidString(password):
 		return nil, weak("must be valid UTF-8 text")
-	case strings.TrimSpace(password) == "" || strings.Count(password, password[:1]) == len(password):
+	case strings.TrimSpace(password) == "":
+		return nil, weak("must not be only spaces")
+	case strings.Count(password, string([]rune(password)[:1])) == utf8.RuneCountInString(password):
 		return nil, weak("must not be one character repeated")
 	case email != "" && strings.EqualFold(password, email):
 		return nil, weak("must not be your e-mail address")

@@ -60,8 +60,11 @@ func (s *Server) Handler() http.Handler {
 		writeError(c, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed here", c.Request.Method))
 	})
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	healthy := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+	r.GET("/healthz", healthy)
+	r.HEAD("/healthz", healthy)
 	r.GET("/readyz", s.ready)
+	r.HEAD("/readyz", s.ready)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry})))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", OpenAPIDocument) })
 	for path, h := range s.Extra {

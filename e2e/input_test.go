@@ -35,6 +35,8 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 		{"unknown organization", "POST", "/v1/invitations", `{"email":"a@example.com","organization_id":"` + missingOrg + `"}`, nil, 404, "organization_not_found"},
 		{"garbage organization", "POST", "/v1/invitations", `{"email":"a@example.com","organization_id":"../../etc"}`, nil, 404, "organization_not_found"},
 		{"unknown inviter", "POST", "/v1/invitations", `{"email":"a@example.com","organization_id":"` + org + `","inviter_id":"` + missingOrg + `"}`, nil, 404, "inviter_not_found"},
+		{"empty inviter", "POST", "/v1/invitations", `{"email":"a@example.com","organization_id":"` + org + `","inviter_id":""}`, nil, 400, "invalid_request"},
+		{"sub-second expiry", "POST", "/v1/invitations", `{"email":"a@example.com","organization_id":"` + org + `","expires_in":"0.5s"}`, nil, 400, "invalid_expiry"},
 		{"oversize body", "POST", "/v1/invitations", `{"email":"a@example.com","name":"` + strings.Repeat("x", 100<<10) + `"}`, nil, 413, "request_too_large"},
 		{"wrong content type", "POST", "/v1/invitations", valid, []requestOption{withHeader("Content-Type", "text/plain")}, 415, "unsupported_media_type"},
 		{"no API key", "POST", "/v1/invitations", valid, []requestOption{withoutKey}, 401, "unauthorized"},

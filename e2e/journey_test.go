@@ -194,6 +194,13 @@ func TestExpiryAndRenewal(t *testing.T) {
 		t.Fatalf("second renew did not move the expiry: %s", moved.Raw)
 	}
 	expect(t, call(t, "POST", "/v1/invitations/"+id+"/renew", map[string]any{"expires_in": "1000h"}), http.StatusBadRequest, "invalid_expiry")
+	// Without a body, the invitation's own expires_in (2s) applies.
+	short := call(t, "POST", "/v1/invitations/"+id+"/renew", nil)
+	expect(t, short, http.StatusOK, "")
+	if at, _ := time.Parse(time.RFC3339Nano, short.str("expires_at")); time.Until(at) > 3*time.Second {
+		t.Fatalf("renew without a body: %s", short.Raw)
+	}
+	expect(t, call(t, "POST", "/v1/invitations/"+id+"/renew", map[string]any{"expires_in": "1h"}), http.StatusOK, "")
 
 	expect(t, call(t, "POST", "/v1/public/invitations/accept", map[string]any{"token": newToken}, withoutKey), http.StatusOK, "")
 	waitForStatus(t, id, "accepted")

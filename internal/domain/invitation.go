@@ -132,6 +132,8 @@ func ParseExpiresIn(raw string) (time.Duration, error) {
 	if err != nil {
 		return 0, Errorf(CodeInvalidExpiry, "expires_in %q is not a duration such as \"72h\"", raw)
 	}
+	// Stored and shown in whole seconds; expires_at must agree with expires_in.
+	d = d.Truncate(time.Second)
 	if d < MinExpiresIn || d > MaxExpiresIn {
 		return 0, Errorf(CodeInvalidExpiry, "expires_in must be between %s and %s", MinExpiresIn, MaxExpiresIn)
 	}
