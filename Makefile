@@ -17,6 +17,8 @@ COMPOSE ?= docker-compose
 # version with e.g. `make lint STATICCHECK_VERSION=2025.1.1`.
 STATICCHECK_VERSION ?= latest
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+# Temporal's determinism checker for workflow code.
+WORKFLOWCHECK ?= $(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@latest
 
 .PHONY: help dev test build build-prod lint mariadb compose-check fmt
 
@@ -38,9 +40,10 @@ build: ## Build bin/usher (with the dev command)
 build-prod: ## Build bin/usher without the dev command (-tags nodev)
 	$(GO) build -tags nodev -o bin/usher ./cmd/usher
 
-lint: ## go vet + staticcheck (staticcheck is fetched via the Go module proxy)
+lint: ## go vet + staticcheck + workflowcheck (fetched via the Go module proxy)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	$(WORKFLOWCHECK) ./workflows/...
 
 mariadb: ## Make sure MariaDB runs on 127.0.0.1:3306 (installs/starts it if needed)
 	scripts/ensure-mariadb.sh

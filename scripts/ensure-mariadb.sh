@@ -39,6 +39,8 @@ if [[ -n "${USHER_TEST_MYSQL_DSN:-}" ]]; then
 fi
 
 tcp_login() { mariadb --protocol=tcp -h"$HOST" -P"$PORT" -uroot --connect-timeout=5 -e 'select 1' >/dev/null 2>&1; }
+# stderr only (the error text), stdout dropped: the redirection order is intended.
+# shellcheck disable=SC2069
 tcp_error() { mariadb --protocol=tcp -h"$HOST" -P"$PORT" -uroot --connect-timeout=5 -e 'select 1' 2>&1 >/dev/null || true; }
 socket_sql() { mariadb --protocol=socket --socket="$SOCKET" -uroot -e "$1"; }
 
@@ -65,8 +67,8 @@ fi
 
 # 2. Directories.
 install -d -o mysql -g mysql /run/mysqld
-install -d -o mysql -g mysql "$DATADIR"
-install -d -o mysql -g adm "$LOGDIR"
+[[ -d $DATADIR ]] || install -d -o mysql -g mysql "$DATADIR"
+[[ -d $LOGDIR ]] || install -d -o mysql -g adm "$LOGDIR"
 if [[ ! -d $DATADIR/mysql ]]; then
 	log "initialising the data directory $DATADIR"
 	mariadb-install-db --user=mysql --datadir="$DATADIR" --skip-test-db >/dev/null
@@ -90,24 +92,31 @@ fi
 # answers, even if it then refuses the login.
 deadline=$((SECONDS + WAIT_SECONDS))
 until mariadb-admin --protocol=socket --socket="$SOCKET" -uroot --connect-timeout=2 ping >/dev/null 2>&1; do
+	sleep 1
+	if [[ $started == yes ]] && ! start-stop-daemon --status --exec "$MARIADBD"; then
+		[[ -f $START_LOG ]] && tail -n 30 "$START_LOG" >&2
+		die "mariadbd exited during start-up (see $START_LOG and $LOGDIR/error.log)"
+	fi
 	if ((SECONDS >= deadline)); then
 		[[ $started == yes && -f $START_LOG ]] && tail -n 30 "$START_LOG" >&2
-		die "mariadbd did not answer on $SOCKET within ${WAIT_SECONDS}s (see $START_LOG and $LOGDIR/error.log)"
+		die "mariadbd did not answer on $SOCKET within ${WAIT_SECONDS}s (see $START_LOG and $LOGDIR/error.log; is a mariadbd with another socket already running? pgrep -a mariadbd)"
 	fi
-	sleep 1
 done
 [[ $started == yes ]] && log "mariadbd is up"
 
-# 5. Root over TCP with an empty password.
+# 5. Root over TCP with an empty password. Debian's root@localhost is
+# unix_socket-only (error 1698). With skip-name-resolve (as in some my.cnf),
+# 127.0.0.1 does not match root@localhost at all (1130 "Host '127.0.0.1' is
+# not allowed", or 1698/1045 for 'root'@'127.0.0.1'), so root@127.0.0.1 is
+# needed as well.
 if ! tcp_login; then
 	err=$(tcp_error)
 	case $err in
-	*1698* | *1045*)
-		log "root is refused over TCP ($err); allowing root with an empty password"
+	*1698* | *1045* | *1130*)
+		log "root is refused over TCP (${err//$'\n'/ }); allowing root with an empty password"
 		socket_sql "ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('')" ||
 			die "could not change root@localhost through $SOCKET"
-		# With skip-name-resolve, 127.0.0.1 does not match root@localhost.
-		if [[ $err == *"'root'@'127.0.0.1'"* ]]; then
+		if [[ $(mariadb --protocol=socket --socket="$SOCKET" -uroot -N -B -e 'select @@skip_name_resolve') == 1 ]]; then
 			socket_sql "CREATE USER IF NOT EXISTS root@'127.0.0.1' IDENTIFIED BY '';
 				ALTER USER root@'127.0.0.1' IDENTIFIED BY '';
 				GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;" ||

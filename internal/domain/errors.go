@@ -6,6 +6,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 )
 
@@ -84,9 +85,9 @@ func Errorf(code Code, format string, args ...any) *Error {
 
 // WithDetail returns a copy of e with one more detail.
 func (e *Error) WithDetail(key string, value any) *Error {
-	details := make(map[string]any, len(e.Details)+1)
-	for k, v := range e.Details {
-		details[k] = v
+	details := maps.Clone(e.Details)
+	if details == nil {
+		details = map[string]any{}
 	}
 	details[key] = value
 	return &Error{Code: e.Code, Message: e.Message, Details: details}

@@ -147,6 +147,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) (map[string][]string, int
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			//lint:ignore ST1005 Mailgun's own wording, which clients may match
 			return nil, http.StatusRequestEntityTooLarge, errors.New("Request Entity Too Large")
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("malformed request body: %v", err)
@@ -197,6 +198,7 @@ func messageFromForm(form map[string][]string, domain string) (Message, error) {
 	}
 	text, html := first(form, "text"), first(form, "html")
 	if text == "" && html == "" && first(form, "template") == "" && first(form, "amp-html") == "" {
+		//lint:ignore ST1005 Mailgun's own wording, which clients may match
 		return Message{}, errors.New("Need at least one of 'text', 'html', 'amp-html' or 'template' parameters specified")
 	}
 
