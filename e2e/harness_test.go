@@ -258,7 +258,7 @@ var linkPattern = regexp.MustCompile(regexp.QuoteMeta(publicURL) + `/(invite|pas
 func waitForMail(t testing.TB, to, tag string, count int) []mailgunsrv.Message {
 	t.Helper()
 	var found []mailgunsrv.Message
-	eventually(t, 30*time.Second, fmt.Sprintf("%d %q e-mail(s) to %s", count, tag, to), func() bool {
+	eventually(t, 60*time.Second, fmt.Sprintf("%d %q e-mail(s) to %s", count, tag, to), func() bool {
 		found = mailTo(to, tag)
 		return len(found) >= count
 	})
@@ -338,7 +338,7 @@ func invite(t testing.TB, body map[string]any) response {
 func waitForStatus(t testing.TB, id, status string) response {
 	t.Helper()
 	var r response
-	eventually(t, 30*time.Second, "invitation "+id+" to be "+status, func() bool {
+	eventually(t, 60*time.Second, "invitation "+id+" to be "+status, func() bool {
 		r = call(t, "GET", "/v1/invitations/"+id, nil)
 		return r.str("status") == status
 	})

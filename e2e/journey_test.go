@@ -288,7 +288,7 @@ func TestConflicts(t *testing.T) {
 func waitForDelivery(t testing.TB, id, status string) response {
 	t.Helper()
 	var r response
-	eventually(t, 30*time.Second, "delivery of "+id+" to be "+status, func() bool {
+	eventually(t, 60*time.Second, "delivery of "+id+" to be "+status, func() bool {
 		r = call(t, "GET", "/v1/invitations/"+id, nil)
 		return r.str("delivery", "status") == status
 	})

@@ -80,6 +80,7 @@ type Server struct {
 	uiAddr       string
 
 	temporal temporal.Server
+	logState *loggerState
 	ui       *uiserver.Server
 	uiDone   chan struct{}
 
@@ -98,13 +99,18 @@ func (s *Server) Namespace() string { return s.namespace }
 // UIAddress is the Web UI's "host:port", or "" when the UI is off.
 func (s *Server) UIAddress() string { return s.uiAddr }
 
-// Stop shuts the UI and the Temporal server down. It is safe to call more
-// than once and from several goroutines.
+// Stop shuts the UI and the Temporal server down and silences the server's
+// logger. It is safe to call more than once and from several goroutines. It
+// takes about a second: the frontend drains for at least 1 s (hard-coded
+// minimum in the server).
 //
-// Note: the SQLite plugin keeps a process-wide connection per database for
-// the life of the process, so the memory of an in-memory database is not
-// given back, and a DBFile stays open until the process exits (starting a
-// new server on the same file in the same process reuses that connection).
+// Leftovers, all upstream (server v1.32.1) and harmless for tests and
+// `usher dev`: the SQLite plugin keeps a process-wide connection per database
+// for the life of the process, so the memory of an in-memory database is not
+// given back and a DBFile stays open until the process exits (a new server
+// on the same file in the same process reuses that connection); and about a
+// hundred goroutines of the worker service's internal scanners keep retrying
+// their polls, with backoff, after Stop.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		if s.ui != nil {
@@ -113,6 +119,11 @@ func (s *Server) Stop() {
 			case <-s.uiDone:
 			case <-time.After(5 * time.Second):
 			}
+		}
+		// Shutting down makes the server log a burst of warnings (pollers
+		// losing their connections); none of it is useful here.
+		if s.logState != nil {
+			s.logState.stopped.Store(true)
 		}
 		if s.temporal != nil {
 			_ = safeCall(func() error { return s.temporal.Stop() })
@@ -165,13 +176,13 @@ func Start(opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	logger := &serverLogger{log: opts.Logger, starting: new(atomic.Bool)}
-
 	var (
 		srv          temporal.Server
 		frontendAddr string
+		logger       *serverLogger
 	)
 	for attempt := 1; ; attempt++ {
+		logger = &serverLogger{log: opts.Logger, state: &loggerState{}}
 		srv, frontendAddr, err = startTemporal(opts, listenIP, dialIP, sqlConf, logger)
 		if err == nil {
 			break
@@ -188,6 +199,7 @@ func Start(opts Options) (*Server, error) {
 		namespace:    opts.Namespace,
 		frontendAddr: frontendAddr,
 		temporal:     srv,
+		logState:     logger.state,
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
@@ -318,6 +330,12 @@ func startTemporal(opts Options, listenIP, dialIP string, sqlConf *config.SQL, l
 		ports[svc] = p
 	}
 	frontendAddr = net.JoinHostPort(dialIP, strconv.Itoa(ports[primitives.FrontendService].grpc))
+	// The frontend's HTTP API (needed for Nexus; without it the server warns
+	// at every start) listens on the frontend's IP.
+	httpPort, err := choosePort(listenIP)
+	if err != nil {
+		return nil, "", err
+	}
 
 	conf := &config.Config{}
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
@@ -340,6 +358,7 @@ func startTemporal(opts Options, listenIP, dialIP string, sqlConf *config.SQL, l
 				Enabled:                true,
 				InitialFailoverVersion: 1,
 				RPCAddress:             frontendAddr,
+				HTTPAddress:            net.JoinHostPort(dialIP, strconv.Itoa(httpPort)),
 			},
 		},
 	}
@@ -352,11 +371,15 @@ func startTemporal(opts Options, listenIP, dialIP string, sqlConf *config.SQL, l
 		if svc == primitives.FrontendService {
 			ip, hostIP = listenIP, dialIP
 		}
-		conf.Services[string(svc)] = config.Service{RPC: config.RPC{
+		rpc := config.RPC{
 			GRPCPort:       ports[svc].grpc,
 			MembershipPort: ports[svc].membership,
 			BindOnIP:       ip,
-		}}
+		}
+		if svc == primitives.FrontendService {
+			rpc.HTTPPort = httpPort
+		}
+		conf.Services[string(svc)] = config.Service{RPC: rpc}
 		hosts[svc] = static.SingleLocalHost(net.JoinHostPort(hostIP, strconv.Itoa(ports[svc].grpc)))
 	}
 	conf.Archival.History.State = "disabled"
@@ -387,8 +410,8 @@ func startTemporal(opts Options, listenIP, dialIP string, sqlConf *config.SQL, l
 		temporal.WithDynamicConfigClient(dynConf),
 	}
 
-	logger.starting.Store(true)
-	defer logger.starting.Store(false)
+	logger.state.starting.Store(true)
+	defer logger.state.starting.Store(false)
 
 	err = safeCall(func() error {
 		var nerr error
@@ -402,8 +425,9 @@ func startTemporal(opts Options, listenIP, dialIP string, sqlConf *config.SQL, l
 		return nil
 	})
 	if err != nil {
+		logger.state.starting.Store(false)
+		logger.state.stopped.Store(true) // silence whatever this attempt leaves behind
 		if srv != nil {
-			logger.starting.Store(false)
 			_ = safeCall(func() error { return srv.Stop() })
 		}
 		return nil, "", err

@@ -26,10 +26,20 @@ func (f fatalPanic) Error() string { return "temporal server: " + f.msg }
 //     with fatalPanic, which Start recovers (fx runs constructors and OnStart
 //     hooks on the goroutine that calls Start);
 //   - afterwards they are only logged at error level.
+//
+// Once the server is stopped the logger drops everything: in v1.32.1 a few
+// internal SDK workers of the worker service (scanners) outlive Stop and keep
+// retrying their polls against the closed frontend, which would otherwise log
+// "Failed to poll"/"network dial error" warnings for the rest of the process.
 type serverLogger struct {
-	log      *slog.Logger // nil means discard
-	starting *atomic.Bool
-	tags     []tag.Tag
+	log   *slog.Logger // nil means discard
+	state *loggerState
+	tags  []tag.Tag
+}
+
+type loggerState struct {
+	starting atomic.Bool // Start is running: Fatal/Panic panic
+	stopped  atomic.Bool // Stop was called: drop everything
 }
 
 var (
@@ -51,12 +61,12 @@ func (l *serverLogger) With(tags ...tag.Tag) tlog.Logger {
 	all := make([]tag.Tag, 0, len(l.tags)+len(tags))
 	all = append(all, l.tags...)
 	all = append(all, tags...)
-	return &serverLogger{log: l.log, starting: l.starting, tags: all}
+	return &serverLogger{log: l.log, state: l.state, tags: all}
 }
 
 func (l *serverLogger) fatal(msg string, tags []tag.Tag) {
 	l.emit(slog.LevelError, msg, tags)
-	if l.starting != nil && l.starting.Load() {
+	if l.state.starting.Load() {
 		detail := msg
 		for _, t := range append(append([]tag.Tag{}, l.tags...), tags...) {
 			if t.Key() == "error" || t.Key() == "address" || t.Key() == "service" {
@@ -68,7 +78,7 @@ func (l *serverLogger) fatal(msg string, tags []tag.Tag) {
 }
 
 func (l *serverLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
-	if l.log == nil {
+	if l.log == nil || l.state.stopped.Load() {
 		return
 	}
 	ctx := context.Background()
