@@ -41,7 +41,9 @@ const invitationWorkflowIDPrefix = "invitation/"
 
 // InvitationWorkflowID is the workflow ID of an invitation. It carries the invitation's ID
 // and nothing personal, since workflow IDs are shown in the Temporal UI.
-func InvitationWorkflowID(invitationID string) string { return invitationWorkflowIDPrefix + invitationID }
+func InvitationWorkflowID(invitationID string) string {
+	return invitationWorkflowIDPrefix + invitationID
+}
 
 // InvitationIDFromWorkflowID is the inverse of InvitationWorkflowID.
 func InvitationIDFromWorkflowID(workflowID string) (string, bool) {
