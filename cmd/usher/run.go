@@ -28,31 +28,26 @@ import (
 )
 
 func newAPICommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "api",
-		Short: "Serve the HTTP API",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(config.Defaults, config.Needs{MySQL: true, Temporal: true, HTTP: true})
-			if err != nil {
-				return err
-			}
-			logger := newLogger(cfg)
-			st, tc, err := connect(cmd.Context(), cfg, logger)
-			if err != nil {
-				return err
-			}
-			defer tc.Close()
-			return serveHTTP(cmd.Context(), cfg.HTTPAddr, newAPIServer(st, tc, logger, nil).Handler(), logger)
-		},
-	}
+	return connectedCommand("api", "Serve the HTTP API", config.Needs{MySQL: true, Temporal: true, HTTP: true},
+		func(ctx context.Context, cfg config.Config, st *store.Store, tc client.Client, logger *slog.Logger) error {
+			return serveHTTP(ctx, cfg.HTTPAddr, newAPIServer(st, tc, logger, nil).Handler(), logger)
+		})
 }
 
 func newWorkerCommand() *cobra.Command {
+	return connectedCommand("worker", "Run the Temporal worker (workflows and activities) and the invitation reconciler",
+		config.Needs{MySQL: true, Temporal: true, Mail: true}, runWorker)
+}
+
+// connectedCommand is a subcommand that runs with the configuration, MySQL and Temporal.
+func connectedCommand(use, short string, needs config.Needs,
+	run func(context.Context, config.Config, *store.Store, client.Client, *slog.Logger) error,
+) *cobra.Command {
 	return &cobra.Command{
-		Use:   "worker",
-		Short: "Run the Temporal worker (workflows and activities) and the invitation reconciler",
+		Use:   use,
+		Short: short,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(config.Defaults, config.Needs{MySQL: true, Temporal: true, Mail: true})
+			cfg, err := config.Load(config.Defaults, needs)
 			if err != nil {
 				return err
 			}
@@ -62,7 +57,7 @@ func newWorkerCommand() *cobra.Command {
 				return err
 			}
 			defer tc.Close()
-			return runWorker(cmd.Context(), cfg, st, tc, logger)
+			return run(cmd.Context(), cfg, st, tc, logger)
 		},
 	}
 }
