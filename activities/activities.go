@@ -22,6 +22,8 @@ type Activities struct {
 	Mail  mail.Sender
 	// PublicURL is the base of the links in e-mails, e.g. https://usher.example.com.
 	PublicURL string
+	// Templates renders e-mails; nil means the embedded templates.
+	Templates *mail.Renderer
 }
 
 // RecordWorkflowStarted marks the invitation's workflow as running.
@@ -61,12 +63,12 @@ func (a *Activities) SendInvitationEmail(ctx context.Context, r workflows.Delive
 		inv := ic.Invitation
 		data := mail.InvitationData{
 			InviteeName: inv.Name, InviterName: ic.InviterName, OrganizationName: ic.OrganizationName,
-			Role: inv.Role, Link: a.link("invite", token),
+			Role: inv.Role, Link: a.link("invite", token), LogoURL: deref(ic.LogoURL),
 		}
 		if inv.ExpiresAt != nil {
 			data.ExpiresAt = *inv.ExpiresAt
 		}
-		return render(mail.KindInvitation, inv.Locale, inv.Email, data)
+		return a.render(mail.KindInvitation, inv.Locale, inv.Email, data)
 	})
 }
 
@@ -84,9 +86,9 @@ func (a *Activities) SendSetPasswordEmail(ctx context.Context, r workflows.SetPa
 		}
 		data := mail.SetPasswordData{
 			Name: user.Name, OrganizationName: ic.OrganizationName, Link: a.link("password", token),
-			ExpiresAt: user.CreatedAt.Add(store.PasswordExpiry),
+			ExpiresAt: user.CreatedAt.Add(store.PasswordExpiry), LogoURL: deref(ic.LogoURL),
 		}
-		return render(mail.KindSetPassword, ic.Invitation.Locale, user.Email, data)
+		return a.render(mail.KindSetPassword, ic.Invitation.Locale, user.Email, data)
 	})
 }
 
@@ -106,9 +108,9 @@ func (a *Activities) NotifyInviterOfAcceptance(ctx context.Context, r workflows.
 		inv := ic.Invitation
 		data := mail.InvitationAcceptedData{
 			InviterName: ic.InviterName, InviteeName: inv.Name, InviteeEmail: inv.Email,
-			OrganizationName: ic.OrganizationName, Role: inv.Role,
+			OrganizationName: ic.OrganizationName, Role: inv.Role, LogoURL: deref(ic.LogoURL),
 		}
-		return render(mail.KindInvitationAccepted, domain.DefaultLocale, ic.InviterEmail, data)
+		return a.render(mail.KindInvitationAccepted, domain.DefaultLocale, ic.InviterEmail, data)
 	})
 }
 
@@ -161,8 +163,14 @@ func (a *Activities) deliver(ctx context.Context, key string, prepare func() (ma
 	return transient(sendErr)
 }
 
-func render(kind mail.Kind, locale, to string, data any) (mail.Message, error) {
-	r, err := mail.Render(kind, locale, data)
+func (a *Activities) render(kind mail.Kind, locale, to string, data any) (mail.Message, error) {
+	var r mail.Rendered
+	var err error
+	if a.Templates != nil {
+		r, err = a.Templates.Render(kind, locale, data)
+	} else {
+		r, err = mail.Render(kind, locale, data)
+	}
 	if err != nil {
 		return mail.Message{}, temporal.NewNonRetryableApplicationError("rendering e-mail: "+err.Error(), "TemplateError", nil)
 	}
@@ -202,4 +210,26 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// NotifyInviterOfRenewalRequest tells the inviter that the invitee opened an expired or
+// revoked link and asks for a new invitation.
+func (a *Activities) NotifyInviterOfRenewalRequest(ctx context.Context, r workflows.DeliveryRequest) error {
+	ic, err := a.Store.GetInvitationContext(ctx, r.InvitationID)
+	if err != nil {
+		return forWorkflow(err)
+	}
+	if ic.InviterEmail == "" {
+		return nil
+	}
+	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
+		if err := a.Store.BeginPlainDelivery(ctx, r.DeliveryKey, string(mail.KindRenewalRequested), &r.InvitationID, ic.Invitation.InviterID); err != nil {
+			return mail.Message{}, err
+		}
+		inv := ic.Invitation
+		return a.render(mail.KindRenewalRequested, domain.DefaultLocale, ic.InviterEmail, mail.RenewalRequestedData{
+			InviterName: ic.InviterName, InviteeName: inv.Name, InviteeEmail: inv.Email,
+			OrganizationName: ic.OrganizationName, LogoURL: deref(ic.LogoURL),
+		})
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/usherhq/usher/internal/domain"
@@ -376,50 +374,25 @@ func (s *Server) changeInvitation(c *gin.Context, action domain.Action, arg any)
 	c.JSON(http.StatusOK, toInvitationJSON(inv))
 }
 
-// updateTimeout bounds how long a client waits for a workflow's answer.
-const updateTimeout = 30 * time.Second
-
 // updateInvitation runs an update on the invitation's workflow and waits for its outcome.
 // reopen starts a new run first if the last one has ended (renewing an expired invitation).
 func (s *Server) updateInvitation(ctx context.Context, invitationID, name string, reopen bool, result any, args ...any) error {
-	ctx, cancel := context.WithTimeout(ctx, updateTimeout)
-	defer cancel()
-	update := client.UpdateWorkflowOptions{
-		WorkflowID: workflows.InvitationWorkflowID(invitationID), UpdateName: name, Args: args,
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	}
-	var handle client.WorkflowUpdateHandle
-	var err error
+	var start client.WithStartWorkflowOperation
 	if reopen {
-		start := s.Temporal.NewWithStartWorkflowOperation(workflows.ReopenOptions(invitationID), workflows.InvitationWorkflow,
+		start = s.Temporal.NewWithStartWorkflowOperation(workflows.ReopenOptions(invitationID), workflows.InvitationWorkflow,
 			workflows.InvitationInput{InvitationID: invitationID, Status: domain.StatusExpired})
-		handle, err = s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: start, UpdateOptions: update})
-	} else {
-		handle, err = s.Temporal.UpdateWorkflow(ctx, update)
 	}
-	if err != nil {
-		return err
-	}
-	return handle.Get(ctx, result)
+	return s.runUpdate(ctx, workflows.InvitationWorkflowID(invitationID), name, start, result, args...)
 }
 
-// explainUpdateFailure turns what Temporal said into what the client should hear.
+// explainUpdateFailure turns what Temporal said about an invitation into what the client
+// should hear.
 func (s *Server) explainUpdateFailure(ctx context.Context, invitationID string, action domain.Action, err error) error {
-	if de, ok := workflows.DomainError(err); ok {
-		return de
-	}
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		// The run ended between our read and the update: answer from what it left behind.
-		if inv, getErr := s.Store.GetInvitation(ctx, invitationID); getErr == nil {
-			if refusal := domain.CheckAction(inv.Status, action); refusal != nil {
-				return refusal
-			}
+	return explainWorkflowFailure(err, func() error {
+		inv, getErr := s.Store.GetInvitation(ctx, invitationID)
+		if getErr != nil {
+			return nil
 		}
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, new(*client.WorkflowUpdateServiceTimeoutOrCanceledError)) ||
-		errors.As(err, new(*serviceerror.Unavailable)) || errors.As(err, new(*serviceerror.ResourceExhausted)) || errors.As(err, &notFound) {
-		return domain.Errorf(domain.CodeTemporarilyUnavailable, "the invitation did not answer in time; try again")
-	}
-	return err
+		return domain.CheckAction(inv.Status, action)
+	})
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -14,17 +15,16 @@ import (
 	"github.com/usherhq/usher/workflows"
 )
 
-type tokenRequest struct {
-	Token string `json:"token"`
-}
+// The operations behind the token links, shared by the JSON endpoints here and the hosted
+// pages, so both refuse and succeed alike.
 
 // resolveToken finds the invitation a link's token belongs to. A token of the wrong shape
 // never reaches the database.
-func (s *Server) resolveToken(c *gin.Context, token string) (store.TokenMatch, error) {
+func (s *Server) resolveToken(ctx context.Context, token string) (store.TokenMatch, error) {
 	if !domain.ValidTokenFormat(token) {
 		return store.TokenMatch{}, domain.Errorf(domain.CodeInvalidToken, "this link is not valid")
 	}
-	match, err := s.Store.FindInvitationByToken(c, domain.HashToken(token))
+	match, err := s.Store.FindInvitationByToken(ctx, domain.HashToken(token))
 	if err != nil {
 		return match, err
 	}
@@ -44,41 +44,126 @@ func effectiveStatus(inv store.Invitation, now time.Time) domain.Status {
 	return inv.Status
 }
 
+// InvitationView is what an invitee may see of an invitation through its link.
+type InvitationView struct {
+	Invitation   store.Invitation
+	Context      store.InvitationContext
+	Status       domain.Status
+	ExistingUser bool
+}
+
+// viewInvitation resolves a token to what its invitee may see. Any status is shown, so the
+// page can say "expired" or "already accepted"; only unknown and replaced links are errors.
+func (s *Server) viewInvitation(ctx context.Context, token string) (InvitationView, error) {
+	match, err := s.resolveToken(ctx, token)
+	if err != nil {
+		return InvitationView{}, err
+	}
+	ic, err := s.Store.GetInvitationContext(ctx, match.Invitation.ID)
+	if err != nil {
+		return InvitationView{}, err
+	}
+	existing, err := s.Store.UserExistsWithEmail(ctx, ic.Invitation.Email)
+	if err != nil {
+		return InvitationView{}, err
+	}
+	return InvitationView{Invitation: ic.Invitation, Context: ic, Status: effectiveStatus(ic.Invitation, time.Now()), ExistingUser: existing}, nil
+}
+
+// Acceptance is the outcome of accepting an invitation through its link.
+type Acceptance struct {
+	UserID       string
+	ExistingUser bool
+	PasswordSet  bool
+	// RedirectURL is where to send the invitee next: the invitation's redirect_url, or for
+	// an existing account the organization's login page; nil if neither is set.
+	RedirectURL *string
+}
+
+// acceptByToken accepts the invitation of token. A password, if given, is checked, hashed,
+// and staged in MySQL for the accept to use; it never travels through the workflow.
+func (s *Server) acceptByToken(ctx context.Context, token, name string, password string) (Acceptance, error) {
+	name, err := validName(strings.TrimSpace(name))
+	if err != nil {
+		return Acceptance{}, err
+	}
+	match, err := s.resolveToken(ctx, token)
+	if err != nil {
+		return Acceptance{}, err
+	}
+	inv := match.Invitation
+	if err := domain.CheckAction(effectiveStatus(inv, time.Now()), domain.ActionAccept); err != nil {
+		return Acceptance{}, err
+	}
+
+	attemptID := store.NewID()
+	if password != "" {
+		hash, err := hashPassword(password, inv.Email)
+		if err != nil {
+			return Acceptance{}, err
+		}
+		if err := s.Store.StageCredentials(ctx, attemptID, inv.ID, hash); err != nil {
+			return Acceptance{}, err
+		}
+	}
+
+	var result workflows.AcceptResult
+	accept := workflows.AcceptRequest{DeliveryKey: match.DeliveryKey, AttemptID: attemptID, Name: name}
+	if err := s.updateInvitation(ctx, inv.ID, workflows.UpdateAccept, false, &result, accept); err != nil {
+		_ = s.Store.DiscardCredentials(ctx, attemptID)
+		return Acceptance{}, s.explainUpdateFailure(ctx, inv.ID, domain.ActionAccept, err)
+	}
+
+	out := Acceptance{UserID: result.UserID, ExistingUser: result.ExistingUser, PasswordSet: result.PasswordSet, RedirectURL: inv.RedirectURL}
+	if out.RedirectURL == nil && result.ExistingUser {
+		if org, err := s.Store.GetOrganization(ctx, inv.OrganizationID); err == nil {
+			out.RedirectURL = org.LoginURL
+		}
+	}
+	return out, nil
+}
+
+// setPasswordByToken consumes a set-password link.
+func (s *Server) setPasswordByToken(ctx context.Context, token, password string) (userID string, err error) {
+	if !domain.ValidTokenFormat(token) {
+		return "", domain.Errorf(domain.CodeInvalidToken, "this link is not valid")
+	}
+	hash, err := hashPassword(password, "")
+	if err != nil {
+		return "", err
+	}
+	return s.Store.SetPasswordWithToken(ctx, domain.HashToken(token), hash)
+}
+
+type tokenRequest struct {
+	Token string `json:"token"`
+}
+
 func (s *Server) lookupInvitation(c *gin.Context) {
 	var req tokenRequest
 	if err := decodeJSON(c, &req); err != nil {
 		writeError(c, err)
 		return
 	}
-	match, err := s.resolveToken(c, req.Token)
+	view, err := s.viewInvitation(c, req.Token)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	ic, err := s.Store.GetInvitationContext(c, match.Invitation.ID)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	existing, err := s.Store.UserExistsWithEmail(c, ic.Invitation.Email)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	inv := ic.Invitation
+	inv, ic := view.Invitation, view.Context
 	var inviter any
 	if ic.InviterName != "" || inv.InviterID != nil {
 		inviter = gin.H{"name": ic.InviterName}
 	}
 	c.JSON(http.StatusOK, gin.H{
-		"status":          effectiveStatus(inv, time.Now()),
+		"status":          view.Status,
 		"name":            inv.Name,
 		"email_hint":      domain.EmailHint(inv.Email),
 		"organization":    gin.H{"name": ic.OrganizationName},
 		"inviter":         inviter,
 		"role":            inv.Role,
 		"expires_at":      inv.ExpiresAt,
-		"existing_user":   existing,
+		"existing_user":   view.ExistingUser,
 		"redirect_url":    inv.RedirectURL,
 		"invitation_id":   inv.ID,
 		"organization_id": inv.OrganizationID,
@@ -97,55 +182,21 @@ func (s *Server) acceptInvitation(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	name, err := validName(strings.TrimSpace(req.Name))
+	password := ""
+	if req.Password != nil {
+		password = *req.Password
+	}
+	out, err := s.acceptByToken(c, req.Token, req.Name, password)
 	if err != nil {
 		writeError(c, err)
 		return
-	}
-	match, err := s.resolveToken(c, req.Token)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	inv := match.Invitation
-	if err := domain.CheckAction(effectiveStatus(inv, time.Now()), domain.ActionAccept); err != nil {
-		writeError(c, err)
-		return
-	}
-
-	attemptID := store.NewID()
-	if req.Password != nil && *req.Password != "" {
-		hash, err := hashPassword(*req.Password, inv.Email)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		if err := s.Store.StageCredentials(c, attemptID, inv.ID, hash); err != nil {
-			writeError(c, err)
-			return
-		}
-	}
-
-	var result workflows.AcceptResult
-	accept := workflows.AcceptRequest{DeliveryKey: match.DeliveryKey, AttemptID: attemptID, Name: name}
-	if err := s.updateInvitation(c, inv.ID, workflows.UpdateAccept, false, &result, accept); err != nil {
-		_ = s.Store.DiscardCredentials(c, attemptID)
-		writeError(c, s.explainUpdateFailure(c, inv.ID, domain.ActionAccept, err))
-		return
-	}
-
-	redirect := inv.RedirectURL
-	if redirect == nil && result.ExistingUser {
-		if org, err := s.Store.GetOrganization(c, inv.OrganizationID); err == nil {
-			redirect = org.LoginURL
-		}
 	}
 	c.JSON(http.StatusOK, gin.H{
 		"status":        domain.StatusAccepted,
-		"user_id":       result.UserID,
-		"existing_user": result.ExistingUser,
-		"password_set":  result.PasswordSet,
-		"redirect_url":  redirect,
+		"user_id":       out.UserID,
+		"existing_user": out.ExistingUser,
+		"password_set":  out.PasswordSet,
+		"redirect_url":  out.RedirectURL,
 	})
 }
 
@@ -160,16 +211,7 @@ func (s *Server) setPassword(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if !domain.ValidTokenFormat(req.Token) {
-		writeError(c, domain.Errorf(domain.CodeInvalidToken, "this link is not valid"))
-		return
-	}
-	hash, err := hashPassword(req.Password, "")
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	userID, err := s.Store.SetPasswordWithToken(c, domain.HashToken(req.Token), hash)
+	userID, err := s.setPasswordByToken(c, req.Token, req.Password)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -179,20 +221,20 @@ func (s *Server) setPassword(c *gin.Context) {
 
 // Password rules, shown on the set-password page too.
 const (
-	minPasswordLength = 10
-	maxPasswordBytes  = 72 // bcrypt ignores anything longer
+	MinPasswordLength = 10
+	MaxPasswordBytes  = 72 // bcrypt ignores anything longer
 )
 
 // hashPassword checks the password against the rules and hashes it with bcrypt.
 func hashPassword(password, email string) ([]byte, error) {
 	weak := func(why string) error {
 		return domain.Errorf(domain.CodeWeakPassword, "the password %s", why).
-			WithDetail("min_length", minPasswordLength).WithDetail("max_bytes", maxPasswordBytes)
+			WithDetail("min_length", MinPasswordLength).WithDetail("max_bytes", MaxPasswordBytes)
 	}
 	switch {
-	case utf8.RuneCountInString(password) < minPasswordLength:
+	case utf8.RuneCountInString(password) < MinPasswordLength:
 		return nil, weak("must be at least 10 characters long")
-	case len(password) > maxPasswordBytes:
+	case len(password) > MaxPasswordBytes:
 		return nil, weak("must be at most 72 bytes long")
 	case !utf8.ValidString(password):
 		return nil, weak("must be valid UTF-8 text")

@@ -31,7 +31,22 @@ type Server struct {
 	// Extra mounts further handlers (the development mailbox) at these exact paths.
 	Extra map[string]http.Handler
 
+	// ---- hosted pages (api/pages*.go) ----
+	// PageSecret keys the pages' CSRF tokens and signed cookies. If empty, Handler makes a
+	// random one, which is fine for one process; several instances behind one address
+	// must share it (USHER_SECRET_KEY), or a form from one is refused by another.
+	PageSecret []byte
+	// TemplatesDir, if set, holds pages/<name>.html.tmpl files that replace the embedded
+	// page templates (api/web/templates). Validate reports a broken one; Handler panics.
+	TemplatesDir string
+	// ---- end hosted pages ----
+	// Join configures the join-request journey.
+	Join JoinSettings
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
+	TrustedProxies []string
+
 	metrics *httpMetrics
+	limiter *ipLimiter
 }
 
 // maxBodyBytes bounds every request body; invitations are small.
@@ -47,8 +62,12 @@ func (s *Server) Handler() http.Handler {
 		s.Registry = prometheus.NewRegistry()
 	}
 	s.metrics = newHTTPMetrics(s.Registry)
+	s.limiter = newIPLimiter(s.Join.SearchesPerMinute)
 
 	r := gin.New()
+	// Client addresses (for rate limits) come from the connection unless trusted proxies
+	// are configured: a forwarded-for header from anyone would let clients pick their own.
+	_ = r.SetTrustedProxies(s.TrustedProxies)
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.Use(s.observe, gin.CustomRecovery(func(c *gin.Context, recovered any) {
@@ -76,10 +95,17 @@ func (s *Server) Handler() http.Handler {
 	public.POST("/invitations/accept", s.acceptInvitation)
 	public.POST("/password", s.setPassword)
 
+	s.registerPages(r) // hosted pages for the e-mail links (api/pages*.go)
+	public.POST("/members/search", s.searchMemberJSON)
+	public.POST("/join-requests", s.createJoinRequestJSON)
+	public.POST("/join-requests/confirm", s.confirmJoinRequestJSON)
+	public.POST("/join-requests/decide", s.decideJoinRequestJSON)
+
 	v1 := r.Group("/v1", s.authenticate)
 	v1.POST("/organizations", s.createOrganization)
 	v1.GET("/organizations/:id", s.getOrganization)
 	v1.GET("/users/:id", s.getUser)
+	v1.PATCH("/users/:id", s.updateUser)
 	v1.POST("/invitations", s.createInvitation)
 	v1.GET("/invitations", s.listInvitations)
 	v1.GET("/invitations/:id", s.getInvitation)
@@ -87,6 +113,11 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/invitations/:id/resend", s.resendInvitation)
 	v1.POST("/invitations/:id/renew", s.renewInvitation)
 	v1.POST("/invitations/:id/revoke", s.revokeInvitation)
+	v1.GET("/join-requests", s.listJoinRequests)
+	v1.GET("/join-requests/:id", s.getJoinRequest)
+	v1.POST("/join-requests/:id/approve", s.actOnJoinRequest(domain.JoinActionApprove))
+	v1.POST("/join-requests/:id/reject", s.actOnJoinRequest(domain.JoinActionReject))
+	v1.POST("/join-requests/:id/cancel", s.actOnJoinRequest(domain.JoinActionCancel))
 	return r
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/internal/testdb"
 	"github.com/usherhq/usher/worker"
+	"github.com/usherhq/usher/workflows"
 )
 
 const (
@@ -103,7 +104,14 @@ func startStack(ctx context.Context) (*stack, error) {
 		return nil, err
 	}
 
-	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet}
+	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet,
+		Join: api.JoinSettings{JoinSettings: workflows.JoinSettings{TellVisitorOnReject: true}}}
+	// Hosted pages (pages_test.go, browser_test.go): a fixed key, as several instances
+	// would share; Validate reports a broken page template before the tests start.
+	server.PageSecret = []byte("e2e hosted pages secret, 32 byte")
+	if err := server.Validate(); err != nil {
+		return nil, err
+	}
 	s.api = httptest.NewServer(server.Handler())
 	if _, s.apiKey, err = s.store.CreateAPIKey(ctx, "e2e"); err != nil {
 		return nil, err
@@ -252,7 +260,7 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 	}
 }
 
-var linkPattern = regexp.MustCompile(regexp.QuoteMeta(publicURL) + `/(invite|password)/([A-Za-z0-9_-]{43})`)
+var linkPattern = regexp.MustCompile(regexp.QuoteMeta(publicURL) + `/(invite|password|join/confirm|join-requests)/([A-Za-z0-9_-]{43})`)
 
 // waitForMail waits until count messages with tag have reached to, and returns them.
 func waitForMail(t testing.TB, to, tag string, count int) []mailgunsrv.Message {
@@ -357,3 +365,7 @@ func countRows(t testing.TB, query string, args ...any) int {
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }
+
+func contains(haystack, needle string) bool { return strings.Contains(haystack, needle) }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }

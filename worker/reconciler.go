@@ -11,7 +11,7 @@ import (
 	"github.com/usherhq/usher/workflows"
 )
 
-// Reconciler starts the workflows of invitations whose row was stored but whose workflow
+// Reconciler starts the workflows of invitations and join requests whose row was stored but whose workflow
 // was never started, because the API stopped between the two. Together with the API
 // starting the workflow right after storing the row, this makes creation all-or-nothing
 // as clients see it: every stored invitation gets its workflow.
@@ -23,6 +23,8 @@ type Reconciler struct {
 	// does not race the API on a request still in flight.
 	Grace    time.Duration
 	Interval time.Duration
+	// Join are the settings join request workflows start with.
+	Join workflows.JoinSettings
 }
 
 // Run reconciles every Interval until ctx ends.
@@ -60,6 +62,20 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) (started int, err error)
 			return started, err
 		}
 		r.Logger.InfoContext(ctx, "started the workflow of an unstarted invitation", "workflow_id", workflows.InvitationWorkflowID(inv.ID))
+		started++
+	}
+	requests, err := r.Store.UnstartedJoinRequests(ctx, time.Now().Add(-r.Grace), 100)
+	if err != nil {
+		return started, err
+	}
+	for _, jr := range requests {
+		if err := workflows.StartJoinRequest(ctx, r.Temporal, r.Join.Input(jr.ID, jr.ConfirmExpiresAt)); err != nil {
+			return started, err
+		}
+		if err := r.Store.MarkJoinWorkflowStarted(ctx, jr.ID); err != nil {
+			return started, err
+		}
+		r.Logger.InfoContext(ctx, "started the workflow of an unstarted join request", "workflow_id", workflows.JoinRequestWorkflowID(jr.ID))
 		started++
 	}
 	return started, nil

@@ -29,13 +29,22 @@ type Registry interface {
 // Register registers Usher's workflows and activities on r.
 func Register(r Registry, a *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.InvitationWorkflow, workflow.RegisterOptions{Name: "InvitationWorkflow"})
+	r.RegisterWorkflowWithOptions(workflows.JoinRequestWorkflow, workflow.RegisterOptions{Name: "JoinRequestWorkflow"})
+	r.RegisterWorkflowWithOptions(workflows.RenewalRequestWorkflow, workflow.RegisterOptions{Name: "RenewalRequestWorkflow"})
 	for name, fn := range map[string]any{
-		workflows.ActivityRecordWorkflowStarted: a.RecordWorkflowStarted,
-		workflows.ActivityRecordStatus:          a.RecordStatus,
-		workflows.ActivitySendInvitation:        a.SendInvitationEmail,
-		workflows.ActivityAcceptInvitation:      a.AcceptInvitation,
-		workflows.ActivitySendSetPassword:       a.SendSetPasswordEmail,
-		workflows.ActivityNotifyInviter:         a.NotifyInviterOfAcceptance,
+		workflows.ActivityRecordWorkflowStarted:  a.RecordWorkflowStarted,
+		workflows.ActivityRecordStatus:           a.RecordStatus,
+		workflows.ActivitySendInvitation:         a.SendInvitationEmail,
+		workflows.ActivityAcceptInvitation:       a.AcceptInvitation,
+		workflows.ActivitySendSetPassword:        a.SendSetPasswordEmail,
+		workflows.ActivityNotifyInviter:          a.NotifyInviterOfAcceptance,
+		workflows.ActivityRecordJoinStarted:      a.RecordJoinRequestStarted,
+		workflows.ActivityRecordJoinStatus:       a.RecordJoinRequestStatus,
+		workflows.ActivityCheckVisitorMember:     a.CheckVisitorMembership,
+		workflows.ActivitySendJoinEmail:          a.SendJoinRequestEmail,
+		workflows.ActivityApproveJoinRequest:     a.ApproveJoinRequest,
+		workflows.ActivitySendJoinApprovedEmail:  a.SendJoinApprovedEmail,
+		workflows.ActivityNotifyRenewalRequested: a.NotifyInviterOfRenewalRequest,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

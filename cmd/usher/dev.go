@@ -133,7 +133,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 	}
 	g.Go(func() error { return runWorker(ctx, cfg, st, tc, logger) })
 	g.Go(func() error {
-		return serveListener(ctx, apiListener, newAPIServer(st, tc, logger, extra).Handler(), logger)
+		return serveListener(ctx, apiListener, newAPIServer(cfg, st, tc, logger, extra).Handler(), logger)
 	})
 
 	printBanner(cfg, temporal, apiKey, useMailbox, time.Since(began))

@@ -25,12 +25,13 @@ import (
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/migrations"
 	"github.com/usherhq/usher/worker"
+	"github.com/usherhq/usher/workflows"
 )
 
 func newAPICommand() *cobra.Command {
 	return connectedCommand("api", "Serve the HTTP API", config.Needs{MySQL: true, Temporal: true, HTTP: true},
 		func(ctx context.Context, cfg config.Config, st *store.Store, tc client.Client, logger *slog.Logger) error {
-			return serveHTTP(ctx, cfg.HTTPAddr, newAPIServer(st, tc, logger, nil).Handler(), logger)
+			return serveHTTP(ctx, cfg.HTTPAddr, newAPIServer(cfg, st, tc, logger, nil).Handler(), logger)
 		})
 }
 
@@ -145,10 +146,17 @@ func connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*stor
 	return store.New(db, nil), tc, nil
 }
 
-func newAPIServer(st *store.Store, tc client.Client, logger *slog.Logger, extra map[string]http.Handler) *api.Server {
+func newAPIServer(cfg config.Config, st *store.Store, tc client.Client, logger *slog.Logger, extra map[string]http.Handler) *api.Server {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &api.Server{Store: st, Temporal: tc, Logger: logger, Registry: registry, Extra: extra}
+	return &api.Server{
+		Store: st, Temporal: tc, Logger: logger, Registry: registry, Extra: extra,
+		Join: api.JoinSettings{JoinSettings: joinSettings(cfg)},
+	}
+}
+
+func joinSettings(cfg config.Config) workflows.JoinSettings {
+	return workflows.JoinSettings{DecisionWindow: cfg.JoinDecisionWindow, TellVisitorOnReject: cfg.JoinTellRejected}
 }
 
 func newMailer(cfg config.Config) *mail.Mailgun {
@@ -159,13 +167,17 @@ func newMailer(cfg config.Config) *mail.Mailgun {
 
 // runWorker runs the Temporal worker and the reconciler until ctx ends.
 func runWorker(ctx context.Context, cfg config.Config, st *store.Store, tc client.Client, logger *slog.Logger) error {
-	acts := &activities.Activities{Store: st, Mail: newMailer(cfg), PublicURL: cfg.PublicURL}
+	templates, err := mail.NewRenderer(cfg.TemplatesDir)
+	if err != nil {
+		return fmt.Errorf("USHER_TEMPLATES_DIR: %w", err)
+	}
+	acts := &activities.Activities{Store: st, Mail: newMailer(cfg), PublicURL: cfg.PublicURL, Templates: templates}
 	w := worker.New(tc, acts, sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker: %w", err)
 	}
 	defer w.Stop()
-	reconciler := &worker.Reconciler{Store: st, Temporal: tc, Logger: logger, Grace: 30 * time.Second, Interval: 15 * time.Second}
+	reconciler := &worker.Reconciler{Store: st, Temporal: tc, Logger: logger, Grace: 30 * time.Second, Interval: 15 * time.Second, Join: joinSettings(cfg)}
 	reconciler.Run(ctx)
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -26,6 +28,11 @@ type Config struct {
 	MailgunAPIKey     string // MAILGUN_API_KEY
 	MailgunAPIBase    string // MAILGUN_API_BASE
 	LogLevel          string // USHER_LOG_LEVEL
+	TemplatesDir      string // USHER_TEMPLATES_DIR
+	SecretKey         string // USHER_SECRET_KEY
+	// Join requests.
+	JoinDecisionWindow time.Duration // USHER_JOIN_DECISION_WINDOW
+	JoinTellRejected   bool          // USHER_JOIN_TELL_REJECTED
 }
 
 // Defaults used when a variable is unset; `usher dev` supplies more of its own.
@@ -34,6 +41,9 @@ var Defaults = Config{
 	TemporalNamespace: "default",
 	HTTPAddr:          ":8080",
 	LogLevel:          "info",
+
+	JoinDecisionWindow: 14 * 24 * time.Hour,
+	JoinTellRejected:   true,
 }
 
 // Needs says which settings a command cannot run without.
@@ -59,7 +69,27 @@ func Load(base Config, needs Needs) (Config, error) {
 	read(&c.MailgunAPIKey, "MAILGUN_API_KEY")
 	read(&c.MailgunAPIBase, "MAILGUN_API_BASE")
 	read(&c.LogLevel, "USHER_LOG_LEVEL")
-	return c, c.validate(needs)
+	read(&c.TemplatesDir, "USHER_TEMPLATES_DIR")
+	read(&c.SecretKey, "USHER_SECRET_KEY")
+	var problems []error
+	if v := os.Getenv("USHER_JOIN_DECISION_WINDOW"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 90*24*time.Hour {
+			problems = append(problems, fmt.Errorf("USHER_JOIN_DECISION_WINDOW: must be a duration between 1m and 2160h, got %q", v))
+		}
+		c.JoinDecisionWindow = d
+	}
+	if v := os.Getenv("USHER_JOIN_TELL_REJECTED"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("USHER_JOIN_TELL_REJECTED: must be true or false, got %q", v))
+		}
+		c.JoinTellRejected = b
+	}
+	if err := c.validate(needs); err != nil {
+		problems = append(problems, err)
+	}
+	return c, errors.Join(problems...)
 }
 
 func (c Config) validate(needs Needs) error {
@@ -107,6 +137,14 @@ func (c Config) validate(needs Needs) error {
 				bad("MAILGUN_API_BASE", "must be an absolute URL such as https://api.eu.mailgun.net/v3, got %q", c.MailgunAPIBase)
 			}
 		}
+	}
+	if c.TemplatesDir != "" {
+		if info, err := os.Stat(c.TemplatesDir); err != nil || !info.IsDir() {
+			bad("USHER_TEMPLATES_DIR", "must be a directory, got %q", c.TemplatesDir)
+		}
+	}
+	if c.SecretKey != "" && len(c.SecretKey) < 32 {
+		bad("USHER_SECRET_KEY", "must be at least 32 characters (e.g. openssl rand -hex 32)")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -37,6 +37,14 @@ const (
 	CodeMethodNotAllowed       Code = "method_not_allowed"
 	CodeTemporarilyUnavailable Code = "temporarily_unavailable"
 	CodeInternal               Code = "internal_error"
+
+	// Join requests.
+	CodeMemberNotFound      Code = "member_not_found"
+	CodeJoinRequestNotFound Code = "join_request_not_found"
+	CodeAlreadyConfirmed    Code = "already_confirmed"
+	CodeAlreadyDecided      Code = "already_decided"
+	CodeJoinRequestExpired  Code = "join_request_expired"
+	CodeRateLimited         Code = "rate_limited"
 )
 
 // HTTPStatus is the one place where an error code meets an HTTP status.
@@ -47,13 +55,13 @@ func (c Code) HTTPStatus() int {
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
 	case CodeNotFound, CodeOrganizationNotFound, CodeInvitationNotFound, CodeUserNotFound,
-		CodeInviterNotFound, CodeInvalidToken:
+		CodeInviterNotFound, CodeInvalidToken, CodeMemberNotFound, CodeJoinRequestNotFound:
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case CodeAlreadyMember, CodeInvitationPending, CodeInvalidState, CodeInvitationUsed:
+	case CodeAlreadyMember, CodeInvitationPending, CodeInvalidState, CodeInvitationUsed, CodeAlreadyConfirmed, CodeAlreadyDecided:
 		return http.StatusConflict
-	case CodeInvitationExpired, CodeInvitationRevoked:
+	case CodeInvitationExpired, CodeInvitationRevoked, CodeJoinRequestExpired:
 		return http.StatusGone
 	case CodeRequestTooLarge:
 		return http.StatusRequestEntityTooLarge
@@ -61,6 +69,8 @@ func (c Code) HTTPStatus() int {
 		return http.StatusUnsupportedMediaType
 	case CodeWeakPassword, CodeIdempotencyKeyReused:
 		return http.StatusUnprocessableEntity
+	case CodeRateLimited:
+		return http.StatusTooManyRequests
 	case CodeTemporarilyUnavailable:
 		return http.StatusServiceUnavailable
 	default:

@@ -18,7 +18,7 @@ type Message struct {
 	Subject    string
 	Text       string
 	HTML       string
-	// Tag is the category: "invitation", "set_password", "invitation_accepted".
+	// Tag is the category: the Kind of the e-mail ("invitation", "join_request", …).
 	Tag string
 }
 

@@ -13,6 +13,7 @@ type Organization struct {
 	ID        string    `db:"id"`
 	Name      string    `db:"name"`
 	LoginURL  *string   `db:"login_url"`
+	LogoURL   *string   `db:"logo_url"`
 	CreatedAt time.Time `db:"created_at"`
 	UpdatedAt time.Time `db:"updated_at"`
 }
@@ -24,6 +25,14 @@ type User struct {
 	PasswordHash []byte    `db:"password_hash"`
 	CreatedAt    time.Time `db:"created_at"`
 	UpdatedAt    time.Time `db:"updated_at"`
+
+	// Read by GetUser only.
+	Locale                *string `db:"locale"`
+	ProfilePublic         bool    `db:"profile_public"`
+	ProfileDisplayName    *string `db:"profile_display_name"`
+	ProfileOrganizationID *string `db:"profile_organization_id"`
+	ProfileCity           *string `db:"profile_city"`
+	ProfileBio            *string `db:"profile_bio"`
 }
 
 type Membership struct {
@@ -33,17 +42,20 @@ type Membership struct {
 	CreatedAt        time.Time `db:"created_at"`
 }
 
-func (s *Store) CreateOrganization(ctx context.Context, name string, loginURL *string) (Organization, error) {
+const organizationColumns = "id, name, login_url, logo_url, created_at, updated_at"
+
+// CreateOrganization stores an organization; loginURL and logoURL may be nil.
+func (s *Store) CreateOrganization(ctx context.Context, name string, loginURL, logoURL *string) (Organization, error) {
 	now := s.timestamp()
-	org := Organization{ID: NewID(), Name: name, LoginURL: loginURL, CreatedAt: now, UpdatedAt: now}
-	_, err := s.db.NamedExecContext(ctx, `INSERT INTO organizations (id, name, login_url, created_at, updated_at)
-		VALUES (:id, :name, :login_url, :created_at, :updated_at)`, org)
+	org := Organization{ID: NewID(), Name: name, LoginURL: loginURL, LogoURL: logoURL, CreatedAt: now, UpdatedAt: now}
+	_, err := s.db.NamedExecContext(ctx, `INSERT INTO organizations (id, name, login_url, logo_url, created_at, updated_at)
+		VALUES (:id, :name, :login_url, :logo_url, :created_at, :updated_at)`, org)
 	return org, err
 }
 
 func (s *Store) GetOrganization(ctx context.Context, id string) (Organization, error) {
 	var org Organization
-	err := s.db.GetContext(ctx, &org, `SELECT id, name, login_url, created_at, updated_at FROM organizations WHERE id = ?`, id)
+	err := s.db.GetContext(ctx, &org, `SELECT `+organizationColumns+` FROM organizations WHERE id = ?`, id)
 	if isNotFound(err) {
 		return org, domain.Errorf(domain.CodeOrganizationNotFound, "no organization with id %q", id)
 	}
@@ -52,7 +64,8 @@ func (s *Store) GetOrganization(ctx context.Context, id string) (Organization, e
 
 func (s *Store) GetUser(ctx context.Context, id string) (User, []Membership, error) {
 	var user User
-	err := s.db.GetContext(ctx, &user, `SELECT id, email, name, password_hash, created_at, updated_at FROM users WHERE id = ?`, id)
+	err := s.db.GetContext(ctx, &user, `SELECT id, email, name, password_hash, created_at, updated_at, locale, profile_public,
+		profile_display_name, profile_organization_id, profile_city, profile_bio FROM users WHERE id = ?`, id)
 	if isNotFound(err) {
 		return user, nil, domain.Errorf(domain.CodeUserNotFound, "no user with id %q", id)
 	}
@@ -99,4 +112,19 @@ func (s *Store) userExistsWithEmail(ctx context.Context, q sqlx.QueryerContext, 
 // UserExistsWithEmail reports whether an account uses email.
 func (s *Store) UserExistsWithEmail(ctx context.Context, email string) (bool, error) {
 	return s.userExistsWithEmail(ctx, s.db, email)
+}
+
+// UpdateUser changes a user's name and locale; nil leaves a field as it is.
+func (s *Store) UpdateUser(ctx context.Context, id string, name, locale *string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET name = COALESCE(?, name), locale = COALESCE(?, locale), updated_at = ? WHERE id = ?`,
+		name, locale, s.timestamp(), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, _, err := s.GetUser(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -171,7 +171,7 @@ func (s *Store) replayIdempotencyKey(ctx context.Context, idem *IdempotencyKey, 
 
 func (s *Store) getOrganizationForUpdate(ctx context.Context, tx *sqlx.Tx, id string) (Organization, error) {
 	var org Organization
-	err := tx.GetContext(ctx, &org, `SELECT id, name, login_url, created_at, updated_at FROM organizations WHERE id = ? LOCK IN SHARE MODE`, id)
+	err := tx.GetContext(ctx, &org, `SELECT `+organizationColumns+` FROM organizations WHERE id = ? LOCK IN SHARE MODE`, id)
 	if isNotFound(err) {
 		return org, domain.Errorf(domain.CodeOrganizationNotFound, "no organization with id %q", id)
 	}
@@ -387,6 +387,7 @@ type InvitationContext struct {
 	Invitation       Invitation
 	OrganizationName string
 	LoginURL         *string
+	LogoURL          *string
 	InviterName      string
 	InviterEmail     string
 }
@@ -409,10 +410,10 @@ func (s *Store) invitationContext(ctx context.Context, q sqlx.QueryerContext, id
 		return c, err
 	}
 	var org Organization
-	if err := sqlx.GetContext(ctx, q, &org, `SELECT id, name, login_url, created_at, updated_at FROM organizations WHERE id = ?`, c.Invitation.OrganizationID); err != nil {
+	if err := sqlx.GetContext(ctx, q, &org, `SELECT `+organizationColumns+` FROM organizations WHERE id = ?`, c.Invitation.OrganizationID); err != nil {
 		return c, fmt.Errorf("organization of invitation %s: %w", id, err)
 	}
-	c.OrganizationName, c.LoginURL = org.Name, org.LoginURL
+	c.OrganizationName, c.LoginURL, c.LogoURL = org.Name, org.LoginURL, org.LogoURL
 	if c.Invitation.InviterID != nil {
 		var inviter User
 		err := sqlx.GetContext(ctx, q, &inviter, `SELECT id, email, name, password_hash, created_at, updated_at FROM users WHERE id = ?`, *c.Invitation.InviterID)

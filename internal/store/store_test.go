@@ -19,7 +19,7 @@ func newStore(t *testing.T) *store.Store {
 func pendingInvitation(t *testing.T, s *store.Store, email string) store.Invitation {
 	t.Helper()
 	ctx := context.Background()
-	org, err := s.CreateOrganization(ctx, "Org", nil)
+	org, err := s.CreateOrganization(ctx, "Org", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

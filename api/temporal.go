@@ -1,0 +1,56 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/usherhq/usher/internal/domain"
+	"github.com/usherhq/usher/workflows"
+)
+
+// updateTimeout bounds how long a client waits for a workflow's answer.
+const updateTimeout = 30 * time.Second
+
+// runUpdate runs an update on a workflow and waits for its outcome; with start, the
+// workflow is started first if it is not running (update-with-start).
+func (s *Server) runUpdate(ctx context.Context, workflowID, name string, start client.WithStartWorkflowOperation, result any, args ...any) error {
+	ctx, cancel := context.WithTimeout(ctx, updateTimeout)
+	defer cancel()
+	update := client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: name, Args: args, WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+	var handle client.WorkflowUpdateHandle
+	var err error
+	if start != nil {
+		handle, err = s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: start, UpdateOptions: update})
+	} else {
+		handle, err = s.Temporal.UpdateWorkflow(ctx, update)
+	}
+	if err != nil {
+		return err
+	}
+	return handle.Get(ctx, result)
+}
+
+// explainWorkflowFailure turns what Temporal said into what the client should hear. When
+// the workflow has already ended, recheck answers from what it left in MySQL.
+func explainWorkflowFailure(err error, recheck func() error) error {
+	if de, ok := workflows.DomainError(err); ok {
+		return de
+	}
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		if refusal := recheck(); refusal != nil {
+			return refusal
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, new(*client.WorkflowUpdateServiceTimeoutOrCanceledError)) ||
+		errors.As(err, new(*serviceerror.Unavailable)) || errors.As(err, new(*serviceerror.ResourceExhausted)) || errors.As(err, &notFound) {
+		return domain.Errorf(domain.CodeTemporarilyUnavailable, "the workflow did not answer in time; try again")
+	}
+	return err
+}
