@@ -22,8 +22,14 @@ const recordHistoryEnv = "USHER_RECORD_HISTORIES"
 // appears in it, and records it for replay tests when asked to.
 func checkHistory(t *testing.T, invitationID, name string, secrets ...string) {
 	t.Helper()
+	checkWorkflowHistory(t, workflows.InvitationWorkflowID(invitationID), name, secrets...)
+}
+
+// checkWorkflowHistory is checkHistory for any workflow.
+func checkWorkflowHistory(t *testing.T, workflowID, name string, secrets ...string) {
+	t.Helper()
 	ctx := context.Background()
-	iter := env.client.GetWorkflowHistory(ctx, workflows.InvitationWorkflowID(invitationID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	iter := env.client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	history := &historypb.History{}
 	for iter.HasNext() {
 		event, err := iter.Next()

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/usherhq/usher/api"
+	"github.com/usherhq/usher/workflows"
 )
 
 // publishProfile makes a member of org findable on the join page.
@@ -105,6 +107,12 @@ func TestJoinRequestJourney(t *testing.T) {
 	if n := countRows(t, "SELECT COUNT(*) FROM users WHERE email = ?", visitor); n != 1 {
 		t.Fatalf("%d accounts for the visitor", n)
 	}
+	waitForMail(t, visitor, "join_approved", 1)
+	eventually(t, 30*time.Second, "the workflow to finish", func() bool {
+		d, err := env.client.DescribeWorkflowExecution(context.Background(), workflows.JoinRequestWorkflowID(id), "")
+		return err == nil && d.WorkflowExecutionInfo.CloseTime != nil
+	})
+	checkWorkflowHistory(t, workflows.JoinRequestWorkflowID(id), "join-approved", confirmToken, decideToken, passwordToken, visitor, memberEmail)
 }
 
 func TestJoinRequestRejectedAndCancelledByApp(t *testing.T) {
@@ -128,6 +136,7 @@ func TestJoinRequestRejectedAndCancelledByApp(t *testing.T) {
 		t.Fatalf("reject: %s", rejected.Raw)
 	}
 	waitForMail(t, rejectedVisitor, "join_rejected", 1)
+	checkWorkflowHistory(t, workflows.JoinRequestWorkflowID(id), "join-rejected", token, rejectedVisitor)
 
 	cancelledVisitor := uniqueEmail(t, "cancelled")
 	id, token = request(cancelledVisitor)

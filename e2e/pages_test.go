@@ -276,7 +276,7 @@ func TestPagesInvitationWithoutPasswordSendsPasswordLink(t *testing.T) {
 	if n := countRows(t, "SELECT COUNT(*) FROM users WHERE email = ? AND password_hash IS NOT NULL", email); n != 1 {
 		t.Fatal("the password was not stored")
 	}
-	spent := browser.submit(done, link, url.Values{"password": {"yet another password"}, "password_repeat": {"yet another password"}})
+	spent := browser.submit(passwordPage, link, url.Values{"password": {"yet another password"}, "password_repeat": {"yet another password"}})
 	expectPage(t, spent, http.StatusNotFound)
 	spent.has(t, "This link doesn't work any more")
 }
@@ -578,15 +578,17 @@ func TestPagesGetOfEveryEmailLinkChangesNothing(t *testing.T) {
 	passwordLink := linkPattern.FindString(waitForMail(t, pwEmail, "set_password", 1)[0].Text)
 
 	sc := newJoinScenario(t, "Pages Scanner Guild", "Gil Member", "Gil")
-	joinEmail := uniqueEmail(t, "pages-scan-join")
-	expect(t, call(t, "POST", "/v1/public/join-requests", map[string]any{"member_id": sc.memberID, "name": "Jo", "email": joinEmail}, withoutKey), http.StatusAccepted, "")
-	confirmLink := linkPattern.FindString(waitForMail(t, joinEmail, "join_confirm", 1)[0].Text)
-	expect(t, call(t, "POST", "/v1/public/join-requests/confirm", map[string]any{"token": pagePath(confirmLink)[len("/join/confirm/"):]}, withoutKey), http.StatusOK, "")
+	visitor := newPageClient(t, "")
+	askToJoin := func(name string) (email, confirmLink string) {
+		email = uniqueEmail(t, "pages-scan-join")
+		form := visitor.get("/join/" + sc.memberID)
+		visitor.submit(form, "/join/"+sc.memberID, url.Values{"name": {name}, "email": {email}}).has(t, "Check your e-mail")
+		return email, linkPattern.FindString(waitForMail(t, email, "join_confirm", 1)[0].Text)
+	}
+	_, confirmLink := askToJoin("Jo")
+	visitor.submit(visitor.get(confirmLink), confirmLink, nil).has(t, "Your request was sent to Gil")
 	decideLink := linkPattern.FindString(waitForMail(t, sc.memberEmail, "join_request", 1)[0].Text)
-
-	secondJoinEmail := uniqueEmail(t, "pages-scan-join2")
-	expect(t, call(t, "POST", "/v1/public/join-requests", map[string]any{"member_id": sc.memberID, "name": "Jay", "email": secondJoinEmail}, withoutKey), http.StatusAccepted, "")
-	unconfirmedLink := linkPattern.FindString(waitForMail(t, secondJoinEmail, "join_confirm", 1)[0].Text)
+	_, unconfirmedLink := askToJoin("Jay")
 
 	links := map[string]bool{}
 	for _, m := range env.mailgun.Messages() {

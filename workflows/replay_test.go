@@ -25,6 +25,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflowWithOptions(workflows.InvitationWorkflow, workflow.RegisterOptions{Name: "InvitationWorkflow"})
+			replayer.RegisterWorkflowWithOptions(workflows.JoinRequestWorkflow, workflow.RegisterOptions{Name: "JoinRequestWorkflow"})
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Fatal(err)
 			}

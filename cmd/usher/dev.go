@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,6 +72,12 @@ func runDev(ctx context.Context, opts devOptions) error {
 		return err
 	}
 	logger := newLogger(cfg)
+	if cfg.SecretKey == "" {
+		// One process: a key of its own is enough for the hosted pages' forms.
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		cfg.SecretKey = hex.EncodeToString(key)
+	}
 
 	if err := createDatabase(ctx, cfg.MySQLDSN); err != nil {
 		return err
@@ -131,10 +139,12 @@ func runDev(ctx context.Context, opts devOptions) error {
 	if err != nil {
 		return fmt.Errorf("USHER_HTTP_ADDR: %w", err)
 	}
+	server, err := newAPIServer(cfg, st, tc, logger, extra)
+	if err != nil {
+		return err
+	}
 	g.Go(func() error { return runWorker(ctx, cfg, st, tc, logger) })
-	g.Go(func() error {
-		return serveListener(ctx, apiListener, newAPIServer(cfg, st, tc, logger, extra).Handler(), logger)
-	})
+	g.Go(func() error { return serveListener(ctx, apiListener, server.Handler(), logger) })
 
 	printBanner(cfg, temporal, apiKey, useMailbox, time.Since(began))
 	err = g.Wait()

@@ -31,7 +31,11 @@ import (
 func newAPICommand() *cobra.Command {
 	return connectedCommand("api", "Serve the HTTP API", config.Needs{MySQL: true, Temporal: true, HTTP: true},
 		func(ctx context.Context, cfg config.Config, st *store.Store, tc client.Client, logger *slog.Logger) error {
-			return serveHTTP(ctx, cfg.HTTPAddr, newAPIServer(cfg, st, tc, logger, nil).Handler(), logger)
+			server, err := newAPIServer(cfg, st, tc, logger, nil)
+			if err != nil {
+				return err
+			}
+			return serveHTTP(ctx, cfg.HTTPAddr, server.Handler(), logger)
 		})
 }
 
@@ -146,13 +150,23 @@ func connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*stor
 	return store.New(db, nil), tc, nil
 }
 
-func newAPIServer(cfg config.Config, st *store.Store, tc client.Client, logger *slog.Logger, extra map[string]http.Handler) *api.Server {
+// newAPIServer builds the API from the configuration, failing on a broken page template
+// override rather than at the first request.
+func newAPIServer(cfg config.Config, st *store.Store, tc client.Client, logger *slog.Logger, extra map[string]http.Handler) (*api.Server, error) {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &api.Server{
+	server := &api.Server{
 		Store: st, Temporal: tc, Logger: logger, Registry: registry, Extra: extra,
-		Join: api.JoinSettings{JoinSettings: joinSettings(cfg)},
+		Join:       api.JoinSettings{JoinSettings: joinSettings(cfg)},
+		PageSecret: []byte(cfg.SecretKey), TemplatesDir: cfg.TemplatesDir, TrustedProxies: cfg.TrustedProxies,
 	}
+	if cfg.SecretKey == "" {
+		logger.Warn("USHER_SECRET_KEY is not set: hosted-page forms use a random key of this process, so run one API instance only")
+	}
+	if err := server.Validate(); err != nil {
+		return nil, fmt.Errorf("USHER_TEMPLATES_DIR: %w", err)
+	}
+	return server, nil
 }
 
 func joinSettings(cfg config.Config) workflows.JoinSettings {

@@ -18,18 +18,19 @@ import (
 
 // Config is every setting Usher reads.
 type Config struct {
-	MySQLDSN          string // USHER_MYSQL_DSN
-	TemporalAddress   string // TEMPORAL_ADDRESS
-	TemporalNamespace string // TEMPORAL_NAMESPACE
-	HTTPAddr          string // USHER_HTTP_ADDR
-	PublicURL         string // USHER_PUBLIC_URL
-	EmailFrom         string // USHER_EMAIL_FROM
-	MailgunDomain     string // MAILGUN_DOMAIN
-	MailgunAPIKey     string // MAILGUN_API_KEY
-	MailgunAPIBase    string // MAILGUN_API_BASE
-	LogLevel          string // USHER_LOG_LEVEL
-	TemplatesDir      string // USHER_TEMPLATES_DIR
-	SecretKey         string // USHER_SECRET_KEY
+	MySQLDSN          string   // USHER_MYSQL_DSN
+	TemporalAddress   string   // TEMPORAL_ADDRESS
+	TemporalNamespace string   // TEMPORAL_NAMESPACE
+	HTTPAddr          string   // USHER_HTTP_ADDR
+	PublicURL         string   // USHER_PUBLIC_URL
+	EmailFrom         string   // USHER_EMAIL_FROM
+	MailgunDomain     string   // MAILGUN_DOMAIN
+	MailgunAPIKey     string   // MAILGUN_API_KEY
+	MailgunAPIBase    string   // MAILGUN_API_BASE
+	LogLevel          string   // USHER_LOG_LEVEL
+	TemplatesDir      string   // USHER_TEMPLATES_DIR
+	SecretKey         string   // USHER_SECRET_KEY
+	TrustedProxies    []string // USHER_TRUSTED_PROXIES
 	// Join requests.
 	JoinDecisionWindow time.Duration // USHER_JOIN_DECISION_WINDOW
 	JoinTellRejected   bool          // USHER_JOIN_TELL_REJECTED
@@ -70,8 +71,18 @@ func Load(base Config, needs Needs) (Config, error) {
 	read(&c.MailgunAPIBase, "MAILGUN_API_BASE")
 	read(&c.LogLevel, "USHER_LOG_LEVEL")
 	read(&c.TemplatesDir, "USHER_TEMPLATES_DIR")
-	read(&c.SecretKey, "USHER_SECRET_KEY")
 	var problems []error
+	read(&c.SecretKey, "USHER_SECRET_KEY")
+	if v := strings.TrimSpace(os.Getenv("USHER_TRUSTED_PROXIES")); v != "" {
+		c.TrustedProxies = nil
+		for _, p := range strings.Split(v, ",") {
+			p = strings.TrimSpace(p)
+			if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+				problems = append(problems, fmt.Errorf("USHER_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR range", p))
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
 	if v := os.Getenv("USHER_JOIN_DECISION_WINDOW"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute || d > 90*24*time.Hour {
