@@ -180,6 +180,9 @@ func (s *Server) updateUser(c *gin.Context) {
 	}
 	if req.Name != nil {
 		name, err := validName(strings.TrimSpace(*req.Name))
+		if err == nil && name == "" {
+			err = invalidField("name", "must not be empty")
+		}
 		if err != nil {
 			writeError(c, err)
 			return

@@ -96,11 +96,10 @@ func (j joinService) request(ctx context.Context, clientIP string, in JoinReques
 	if !domain.ValidLocale(locale) {
 		return JoinRequestView{}, invalidField("locale", "must be a language tag such as \"en\"")
 	}
-	member, err := j.memberProfile(ctx, in.MemberID)
-	if err != nil {
-		return JoinRequestView{}, err
+	if !store.ValidID(in.MemberID) {
+		return JoinRequestView{}, domain.Errorf(domain.CodeMemberNotFound, "no member with a public profile has that ID")
 	}
-	pm, err := j.s.Store.GetPublicMember(ctx, member.MemberID)
+	pm, err := j.s.Store.GetPublicMember(ctx, in.MemberID)
 	if err != nil {
 		return JoinRequestView{}, err
 	}
@@ -173,12 +172,12 @@ func (j joinService) decide(ctx context.Context, token, decision, role string) (
 	default:
 		return JoinRequestView{}, invalidField("decision", `must be "approve" or "reject"`)
 	}
-	if role != "" && !slices.Contains(JoinRoles, role) {
-		return JoinRequestView{}, invalidField("role", "must be one of %v", JoinRoles)
-	}
 	v, err := j.view(ctx, token, store.PurposeDecide)
 	if err != nil {
 		return v, err
+	}
+	if action == domain.JoinActionApprove && role != "" && !slices.Contains(JoinRoles, role) {
+		return JoinRequestView{}, invalidField("role", "must be one of %v", JoinRoles)
 	}
 	var arg any
 	if action == domain.JoinActionApprove {

@@ -11,12 +11,12 @@ import (
 
 // MemberProfile is what a member chose to publish. Nothing else about them is ever shown.
 type MemberProfile struct {
-	MemberID         string  `json:"member_id"`
-	DisplayName      string  `json:"display_name"`
-	OrganizationName string  `json:"organization_name"`
-	City             string  `json:"city"`
-	Bio              string  `json:"bio"`
-	LogoURL          *string `json:"logo_url"`
+	MemberID         string
+	DisplayName      string
+	OrganizationName string
+	City             string
+	Bio              string
+	LogoURL          *string
 }
 
 // JoinRequestInput is what a visitor fills in.

@@ -105,7 +105,9 @@ func startStack(ctx context.Context) (*stack, error) {
 	}
 
 	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet,
-		Join: api.JoinSettings{JoinSettings: workflows.JoinSettings{TellVisitorOnReject: true}}}
+		// The tests all come from 127.0.0.1; TestMemberSearchIsRateLimitedPerAddress checks the
+		// limit on a server of its own.
+		Join: api.JoinSettings{JoinSettings: workflows.JoinSettings{TellVisitorOnReject: true}, SearchesPerMinute: 100000}}
 	// Hosted pages (pages_test.go, browser_test.go): a fixed key, as several instances
 	// would share; Validate reports a broken page template before the tests start.
 	server.PageSecret = []byte("e2e hosted pages secret, 32 byte")

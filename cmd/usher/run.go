@@ -157,7 +157,7 @@ func newAPIServer(cfg config.Config, st *store.Store, tc client.Client, logger *
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	server := &api.Server{
 		Store: st, Temporal: tc, Logger: logger, Registry: registry, Extra: extra,
-		Join:       api.JoinSettings{JoinSettings: joinSettings(cfg)},
+		Join:       api.JoinSettings{JoinSettings: joinSettings(cfg), SearchesPerMinute: cfg.PublicRateLimit},
 		PageSecret: []byte(cfg.SecretKey), TemplatesDir: cfg.TemplatesDir, TrustedProxies: cfg.TrustedProxies,
 	}
 	if cfg.SecretKey == "" {

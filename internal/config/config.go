@@ -34,6 +34,9 @@ type Config struct {
 	// Join requests.
 	JoinDecisionWindow time.Duration // USHER_JOIN_DECISION_WINDOW
 	JoinTellRejected   bool          // USHER_JOIN_TELL_REJECTED
+	// PublicRateLimit is how many member searches and join requests one client address may
+	// make a minute.
+	PublicRateLimit int // USHER_PUBLIC_RATE_LIMIT
 }
 
 // Defaults used when a variable is unset; `usher dev` supplies more of its own.
@@ -45,6 +48,7 @@ var Defaults = Config{
 
 	JoinDecisionWindow: 14 * 24 * time.Hour,
 	JoinTellRejected:   true,
+	PublicRateLimit:    20,
 }
 
 // Needs says which settings a command cannot run without.
@@ -89,6 +93,13 @@ func Load(base Config, needs Needs) (Config, error) {
 			problems = append(problems, fmt.Errorf("USHER_JOIN_DECISION_WINDOW: must be a duration between 1m and 2160h, got %q", v))
 		}
 		c.JoinDecisionWindow = d
+	}
+	if v := os.Getenv("USHER_PUBLIC_RATE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			problems = append(problems, fmt.Errorf("USHER_PUBLIC_RATE_LIMIT: must be a positive number of requests a minute, got %q", v))
+		}
+		c.PublicRateLimit = n
 	}
 	if v := os.Getenv("USHER_JOIN_TELL_REJECTED"); v != "" {
 		b, err := strconv.ParseBool(v)

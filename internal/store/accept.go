@@ -83,9 +83,10 @@ func (s *Store) AcceptInvitation(ctx context.Context, r AcceptRequest) (Acceptan
 			if name == "" {
 				name = inv.Name
 			}
-			user = User{ID: NewID(), Email: inv.Email, Name: name, PasswordHash: passwordHash, CreatedAt: now, UpdatedAt: now}
-			if _, err := tx.NamedExecContext(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-				VALUES (:id, :email, :name, :password_hash, :created_at, :updated_at)`, user); err != nil {
+			locale := inv.Locale
+			user = User{ID: NewID(), Email: inv.Email, Name: name, PasswordHash: passwordHash, CreatedAt: now, UpdatedAt: now, Locale: &locale}
+			if _, err := tx.NamedExecContext(ctx, `INSERT INTO users (id, email, name, password_hash, locale, created_at, updated_at)
+				VALUES (:id, :email, :name, :password_hash, :locale, :created_at, :updated_at)`, user); err != nil {
 				// A concurrent transaction created the account first; retrying the whole
 				// activity finds it and joins it instead.
 				return err

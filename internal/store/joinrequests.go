@@ -317,7 +317,8 @@ func (s *Store) BeginJoinDelivery(ctx context.Context, key, kind, joinRequestID,
 }
 
 // FindJoinRequestByToken resolves a link of the given purpose. Unknown tokens, and tokens
-// of the other purpose, are invalid_token.
+// of the other purpose, are invalid_token. A link of a closed request still resolves, so
+// its page can say what became of the request; every action on it is refused.
 func (s *Store) FindJoinRequestByToken(ctx context.Context, tokenHash []byte, purpose string) (JoinRequestContext, error) {
 	var id string
 	err := s.db.GetContext(ctx, &id, `SELECT join_request_id FROM join_request_tokens WHERE token_hash = ? AND purpose = ?`, tokenHash, purpose)
@@ -389,11 +390,4 @@ func (s *Store) ApproveJoinRequest(ctx context.Context, id, role, eventKey strin
 		return JoinApproval{}, errRetryAccept
 	}
 	return out, err
-}
-
-// JoinTokenValid reports whether a link of a request still works.
-func (s *Store) JoinTokenValid(ctx context.Context, tokenHash []byte) (bool, error) {
-	var n int
-	err := s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM join_request_tokens WHERE token_hash = ? AND invalidated_at IS NULL`, tokenHash)
-	return n > 0, err
 }

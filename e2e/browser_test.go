@@ -1,0 +1,453 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// The hosted pages in a real browser: Debian's Chromium, headless, driven by chromedp the
+// way a person would use them (type into the fields, press the buttons, read the page).
+// Without Chromium the tests skip, except in CI (CI=true), where they fail: .ci/run
+// installs it. Screenshots go to $USHER_SCREENSHOTS_DIR if set, else to the test's
+// artifact directory (kept with go test -artifacts).
+
+// browser is one headless Chromium with a tab, for one test.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+	dir string
+
+	mu       sync.Mutex
+	messages []string // what the browser logged (CSP violations land here)
+}
+
+func chromiumPath() string {
+	if p := os.Getenv("USHER_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// startBrowser starts Chromium with a fresh profile; lang, if set, is the browser's
+// language (the UI's and every request's Accept-Language).
+func startBrowser(t *testing.T, lang string) *browser {
+	t.Helper()
+	path := chromiumPath()
+	if path == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Chromium is not installed; the browser tests need it in CI (.ci/run installs the chromium package)")
+		}
+		t.Skip("Chromium is not installed (apt-get install chromium); skipping the browser test")
+	}
+	profile, err := os.MkdirTemp("", "usher-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1024, 800),
+	}
+	if lang != "" {
+		opts = append(opts, chromedp.Flag("lang", lang))
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+		os.RemoveAll(profile)
+	})
+	// The first call starts the browser and binds its life to ctx, so it has no deadline;
+	// each later step gets its own (see do).
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	b := &browser{t: t, ctx: ctx, dir: screenshotDir(t)}
+
+	logged := chromedp.Events(ctx, cdplog.EntryAdded)
+	go func() {
+		for ev, err := range logged {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.messages = append(b.messages, fmt.Sprintf("%s %s: %s", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text))
+			b.mu.Unlock()
+		}
+	}()
+	b.call(func(ctx context.Context) error { _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); return err })
+	b.call(func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
+		return err
+	})
+	if lang != "" {
+		// --lang sets the UI language; headless Chromium does not always derive the
+		// Accept-Language header from it, so set that too.
+		b.call(func(ctx context.Context) error {
+			_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders,
+				network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": lang}})
+			return err
+		})
+	}
+	return b
+}
+
+func screenshotDir(t *testing.T) string {
+	if dir := os.Getenv("USHER_SCREENSHOTS_DIR"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	return t.ArtifactDir()
+}
+
+func (b *browser) call(f func(ctx context.Context) error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := f(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// do runs steps with a deadline.
+func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	b.call(func(ctx context.Context) error { return chromedp.Do(ctx, steps...) })
+}
+
+// value runs one action that returns a value.
+func value[T any](b *browser, a chromedp.Action[T]) T {
+	b.t.Helper()
+	var v T
+	b.call(func(ctx context.Context) (err error) { v, err = chromedp.Run(ctx, a); return err })
+	return v
+}
+
+// open loads a page (a path, or a link from an e-mail) and returns its HTTP status.
+func (b *browser) open(link string) int64 {
+	b.t.Helper()
+	res := value(b, chromedp.NavigateResponse(env.api.URL+pagePath(link)))
+	return res.Status
+}
+
+// press does something that leads to another page (clicks a button, presses Enter) and
+// waits for it; it returns the new page's HTTP status.
+func (b *browser) press(steps ...chromedp.Action[chromedp.Void]) int64 {
+	b.t.Helper()
+	var res *network.Response
+	b.call(func(ctx context.Context) (err error) { res, err = chromedp.RunResponse(ctx, steps...); return err })
+	return res.Status
+}
+
+// click presses the button (or link) that sel finds.
+func (b *browser) click(sel string) int64 {
+	b.t.Helper()
+	return b.press(chromedp.Click(chromedp.CSS(sel)))
+}
+
+// typeInto types text into the field with this id, as a person would, replacing what it held.
+// (The field is emptied with a script: chromedp v0.22.1's SetValue refuses "".)
+func (b *browser) typeInto(id, text string) {
+	b.t.Helper()
+	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById(%q).value = ""`, id)),
+		chromedp.SendKeys(chromedp.ID(id), text))
+}
+
+func (b *browser) text() string {
+	b.t.Helper()
+	return value(b, chromedp.Text(chromedp.CSS("body")))
+}
+
+func (b *browser) has(texts ...string) {
+	b.t.Helper()
+	page := b.text()
+	for _, s := range texts {
+		if !strings.Contains(page, s) {
+			b.t.Fatalf("the page (%s) does not say %q:\n%s", b.location(), s, page)
+		}
+	}
+}
+
+func (b *browser) location() string {
+	b.t.Helper()
+	return value(b, chromedp.Location())
+}
+
+func (b *browser) eval(js string) string {
+	b.t.Helper()
+	return value(b, chromedp.Evaluate[string](js))
+}
+
+// focused describes the focused element, e.g. "input#password" or "button".
+func (b *browser) focused() string {
+	return b.eval(`(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : ""))(document.activeElement)`)
+}
+
+// shot saves a screenshot of the whole page as name.png.
+func (b *browser) shot(name string) string {
+	b.t.Helper()
+	png := value(b, chromedp.FullScreenshot(100))
+	file := filepath.Join(b.dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot %s", file)
+	return file
+}
+
+// checkLooks checks what a visitor's browser makes of the page: the stylesheet applied
+// (the CSP let it in), the language, and nothing refused by the CSP.
+func (b *browser) checkLooks(lang string) {
+	b.t.Helper()
+	if got := b.eval(`document.documentElement.lang`); got != lang {
+		b.t.Errorf("<html lang=%q>, want %q", got, lang)
+	}
+	if radius := b.eval(`getComputedStyle(document.querySelector("main")).borderTopLeftRadius`); radius != "12px" {
+		b.t.Errorf("the stylesheet is not applied (main's border radius is %q)", radius)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.messages {
+		if strings.Contains(m, "Content Security Policy") || strings.Contains(m, "Content-Security-Policy") {
+			b.t.Errorf("the browser refused something: %s", m)
+		}
+	}
+}
+
+func TestBrowserNewUserAcceptsWithPassword(t *testing.T) {
+	b := startBrowser(t, "en-US")
+	org := createOrganization(t, "Acme Rockets", nil)
+	inviterID, _ := createMember(t, org, "Ines Inviter")
+	email := uniqueEmail(t, "browser-ann")
+	id, token := invitationToken(t, map[string]any{
+		"email": email, "name": "Ann Example", "organization_id": org, "role": "member", "inviter_id": inviterID, "expires_in": "72h",
+	})
+
+	if status := b.open("/invite/" + token); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	b.has("Join Acme Rockets", "Ines Inviter invited you to join Acme Rockets as member.", "Accept the invitation")
+	b.checkLooks("en")
+	if got := value(b, chromedp.Value(chromedp.ID("name"))); got != "Ann Example" {
+		t.Fatalf("the name field holds %q", got)
+	}
+	b.shot("invite")
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	b.shot("invite-phone")
+	b.do(chromedp.ResetViewport())
+
+	// From the name field, Tab reaches both password fields and then the button.
+	b.do(chromedp.Focus(chromedp.ID("name")))
+	var order []string
+	for range 3 {
+		b.do(chromedp.KeyEvent(kb.Tab))
+		order = append(order, b.focused())
+	}
+	if strings.Join(order, " ") != "input#password input#password_repeat button" {
+		t.Fatalf("Tab goes %v", order)
+	}
+
+	// A typo in the repeated password is caught, and said in a way screen readers announce.
+	b.typeInto("password", "correct horse battery")
+	b.typeInto("password_repeat", "correct horse batery")
+	if status := b.click("main form button[type=submit]"); status != http.StatusBadRequest {
+		t.Fatalf("status %d", status)
+	}
+	if alert := value(b, chromedp.Text(chromedp.CSS(`[role=alert]`))); !strings.Contains(alert, "not the same") {
+		t.Fatalf("alert %q", alert)
+	}
+	b.shot("invite-error")
+
+	b.typeInto("password", "correct horse battery")
+	b.typeInto("password_repeat", "correct horse battery")
+	b.do(chromedp.Focus(chromedp.ID("password_repeat")), chromedp.KeyEvent(kb.Tab))
+	if f := b.focused(); f != "button" {
+		t.Fatalf("focus on %s", f)
+	}
+	if status := b.press(chromedp.KeyEvent(kb.Enter)); status != http.StatusOK {
+		t.Fatalf("status %d after accepting", status)
+	}
+	if loc := b.location(); loc != env.api.URL+"/welcome" {
+		t.Fatalf("landed on %s", loc)
+	}
+	b.has("You're in!", "You are now a member of Acme Rockets.")
+	b.checkLooks("en")
+	b.shot("welcome")
+
+	waitForStatus(t, id, "accepted")
+	if n := countRows(t, "SELECT COUNT(*) FROM users WHERE email = ? AND name = 'Ann Example' AND password_hash IS NOT NULL", email); n != 1 {
+		t.Fatal("no account with the chosen password")
+	}
+	// Back in history and accepting again is refused with an explanation.
+	b.do(chromedp.NavigateBack())
+	if status := b.open("/invite/" + token); status != http.StatusConflict {
+		t.Fatalf("status %d", status)
+	}
+	b.has("This invitation was already accepted")
+}
+
+func TestBrowserNewUserSetsPasswordLater(t *testing.T) {
+	b := startBrowser(t, "en-US")
+	org := createOrganization(t, "Acme Rockets", nil)
+	email := uniqueEmail(t, "browser-later")
+	_, token := invitationToken(t, map[string]any{"email": email, "name": "Leo Later", "organization_id": org})
+
+	b.open("/invite/" + token)
+	b.click("main form button[type=submit]")
+	b.has("You are now a member of Acme Rockets.", "We've sent you an e-mail with a link to choose your password.")
+	b.shot("welcome-password-mail")
+
+	link := linkPattern.FindString(waitForMail(t, email, "set_password", 1)[0].Text)
+	if status := b.open(link); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	b.has("Choose your password", "At least 10 characters")
+	b.checkLooks("en")
+	b.shot("password")
+	b.typeInto("password", "short")
+	b.typeInto("password_repeat", "short")
+	// The browser itself holds back a password shorter than the rules (minlength): no request.
+	b.do(chromedp.Click(chromedp.CSS("main form button[type=submit]")), chromedp.Sleep(300*time.Millisecond))
+	if loc := b.location(); loc != env.api.URL+pagePath(link) {
+		t.Fatalf("a too short password left the page for %s", loc)
+	}
+	b.typeInto("password", "a much better password")
+	b.typeInto("password_repeat", "a much better password")
+	if status := b.click("main form button[type=submit]"); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	b.has("Your password is set")
+	b.shot("password-done")
+	if n := countRows(t, "SELECT COUNT(*) FROM users WHERE email = ? AND password_hash IS NOT NULL", email); n != 1 {
+		t.Fatal("the password was not stored")
+	}
+}
+
+func TestBrowserExpiredLink(t *testing.T) {
+	b := startBrowser(t, "en-US")
+	org := createOrganization(t, "Acme Rockets", nil)
+	inviterID, _ := createMember(t, org, "Ines Inviter")
+	email := uniqueEmail(t, "browser-expired")
+	id, token := invitationToken(t, map[string]any{"email": email, "organization_id": org, "inviter_id": inviterID, "expires_in": "2s"})
+	waitForStatus(t, id, "expired")
+
+	if status := b.open("/invite/" + token); status != http.StatusGone {
+		t.Fatalf("status %d", status)
+	}
+	b.has("This invitation has expired", "ask Ines Inviter for a new invitation")
+	b.checkLooks("en")
+	b.shot("expired")
+	if status := b.click("main form button[type=submit]"); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	b.has("We asked for a new invitation", "We let Ines Inviter know")
+	b.shot("renewal-requested")
+}
+
+func TestBrowserPagesInRussian(t *testing.T) {
+	b := startBrowser(t, "ru")
+	b.open("/join")
+	b.has("Найти участника", "Адрес эл. почты участника", "Найти")
+	b.checkLooks("ru")
+	b.shot("join-search-ru")
+
+	b.open("/invite/" + strings.Repeat("A", 43))
+	b.has("Ссылка не работает")
+	b.checkLooks("ru")
+
+	org := createOrganization(t, "Ракеты", nil)
+	inviterID, _ := createMember(t, org, "Ирина")
+	email := uniqueEmail(t, "browser-ru")
+	_, token := invitationToken(t, map[string]any{"email": email, "name": "Анна", "organization_id": org, "inviter_id": inviterID, "locale": "ru"})
+	b.open("/invite/" + token)
+	b.has("Приглашение в Ракеты", "Ирина приглашает вас в Ракеты в роли «участник».", "Принять приглашение")
+	b.checkLooks("ru")
+	b.shot("invite-ru")
+	b.typeInto("password", "правильный конь батарея")
+	b.typeInto("password_repeat", "правильный конь батарея")
+	if status := b.click("main form button[type=submit]"); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	b.has("Готово!", "Теперь вы участник Ракеты.")
+	b.checkLooks("ru")
+	b.shot("welcome-ru")
+}
+
+func TestBrowserAcceptGoesOnToTheApp(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/start" && r.Header.Get("Referer") != "" {
+			t.Errorf("the app was told where the visitor came from: %s", r.Header.Get("Referer"))
+		}
+		fmt.Fprint(w, "<!doctype html><title>App</title><h1>Welcome to the app</h1>")
+	}))
+	defer app.Close()
+
+	b := startBrowser(t, "")
+	org := createOrganization(t, "Acme Rockets", nil)
+	email := uniqueEmail(t, "browser-app")
+	_, token := invitationToken(t, map[string]any{"email": email, "name": "Ada App", "organization_id": org, "redirect_url": app.URL + "/start"})
+	b.open("/invite/" + token)
+	if status := b.click("main form button[type=submit]"); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	if loc := b.location(); loc != app.URL+"/start" {
+		t.Fatalf("landed on %s, want the app (the CSP's form-action must allow the redirect)", loc)
+	}
+	b.has("Welcome to the app")
+}
+
+func TestBrowserJoinSearch(t *testing.T) {
+	sc := newJoinScenario(t, "Acme Rockets", "Maria Member", "Maria Martins")
+	b := startBrowser(t, "en-US")
+	b.open("/join")
+	b.has("Find a member")
+	b.checkLooks("en")
+	b.typeInto("email", sc.memberEmail)
+	if status := b.press(chromedp.Focus(chromedp.ID("email")), chromedp.KeyEvent(kb.Enter)); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	b.has("Maria Martins", "Acme Rockets", "Lisbon", "Request an invitation")
+	b.shot("join-search")
+	if status := b.click(`main a[href="/join/` + sc.memberID + `"]`); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	b.has("Ask Maria Martins for an invitation")
+	b.shot("join-form")
+}
