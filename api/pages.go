@@ -349,9 +349,18 @@ func (d *page) T(key string, args ...any) (string, error) {
 	return fmt.Sprintf(text, args...), nil
 }
 
-// Role names a role in the page's language, or as it is if the catalog does not know it.
+// Role names a role in the page's language, as a label ("Administrator"), or as it is if
+// the catalog does not know it.
 func (d *page) Role(role string) string {
 	if text, err := d.T("role." + role); err == nil {
+		return text
+	}
+	return role
+}
+
+// RoleAs names a role for the middle of a sentence: "… as %s" ("an administrator").
+func (d *page) RoleAs(role string) string {
+	if text, err := d.T("role_as." + role); err == nil {
 		return text
 	}
 	return role

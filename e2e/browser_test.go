@@ -28,9 +28,10 @@ import (
 
 // browser is one headless Chromium with a tab, for one test.
 type browser struct {
-	t   *testing.T
-	ctx context.Context
-	dir string
+	t    *testing.T
+	ctx  context.Context
+	dir  string
+	lang string
 
 	mu       sync.Mutex
 	messages []string // what the browser logged (CSP violations land here)
@@ -97,7 +98,7 @@ func startBrowser(t *testing.T, lang string) *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting %s: %v", path, err)
 	}
-	b := &browser{t: t, ctx: ctx, dir: screenshotDir(t)}
+	b := &browser{t: t, ctx: ctx, dir: screenshotDir(t), lang: lang}
 
 	logged := chromedp.Events(ctx, cdplog.EntryAdded)
 	go func() {
@@ -115,16 +116,53 @@ func startBrowser(t *testing.T, lang string) *browser {
 		_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
 		return err
 	})
-	if lang != "" {
-		// --lang sets the UI language; headless Chromium does not always derive the
-		// Accept-Language header from it, so set that too.
-		b.call(func(ctx context.Context) error {
-			_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders,
-				network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": lang}})
-			return err
-		})
-	}
+	b.call(b.setLanguage)
 	return b
+}
+
+// setLanguage makes the tab of ctx send the browser's language: --lang sets the UI's, and
+// headless Chromium does not always derive Accept-Language from it.
+func (b *browser) setLanguage(ctx context.Context) error {
+	if b.lang == "" {
+		return nil
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		return err
+	}
+	_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders,
+		network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": b.lang}})
+	return err
+}
+
+// phoneShot saves a screenshot of a page (GET only) as a phone shows it, 390×844 CSS
+// pixels at twice the density, in a tab of its own so the main tab keeps its size.
+func (b *browser) phoneShot(link, name string) {
+	b.t.Helper()
+	tab, cancel := chromedp.NewContext(b.ctx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(tab, 30*time.Second)
+	defer cancelTimeout()
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := b.setLanguage(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)),
+			chromedp.Navigate(env.api.URL+pagePath(link))); err != nil {
+			return nil, err
+		}
+		return chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	file := filepath.Join(b.dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot %s", file)
 }
 
 func screenshotDir(t *testing.T) string {
@@ -263,15 +301,13 @@ func TestBrowserNewUserAcceptsWithPassword(t *testing.T) {
 	if status := b.open("/invite/" + token); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	b.has("Join Acme Rockets", "Ines Inviter invited you to join Acme Rockets as member.", "Accept the invitation")
+	b.has("Join Acme Rockets", "Ines Inviter invited you to join Acme Rockets as a member.", "Accept the invitation")
 	b.checkLooks("en")
 	if got := value(b, chromedp.Value(chromedp.ID("name"))); got != "Ann Example" {
 		t.Fatalf("the name field holds %q", got)
 	}
 	b.shot("invite")
-	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
-	b.shot("invite-phone")
-	b.do(chromedp.ResetViewport())
+	b.phoneShot("/invite/"+token, "invite-phone")
 
 	// From the name field, Tab reaches both password fields and then the button.
 	b.do(chromedp.Focus(chromedp.ID("name")))
@@ -282,6 +318,9 @@ func TestBrowserNewUserAcceptsWithPassword(t *testing.T) {
 	}
 	if strings.Join(order, " ") != "input#password input#password_repeat button" {
 		t.Fatalf("Tab goes %v", order)
+	}
+	if ring := b.eval(`(s => s.outlineStyle + " " + s.outlineWidth)(getComputedStyle(document.activeElement))`); ring != "solid 3px" {
+		t.Fatalf("the focused button shows no focus ring (outline %q)", ring)
 	}
 
 	// A typo in the repeated password is caught, and said in a way screen readers announce.
@@ -315,8 +354,7 @@ func TestBrowserNewUserAcceptsWithPassword(t *testing.T) {
 	if n := countRows(t, "SELECT COUNT(*) FROM users WHERE email = ? AND name = 'Ann Example' AND password_hash IS NOT NULL", email); n != 1 {
 		t.Fatal("no account with the chosen password")
 	}
-	// Back in history and accepting again is refused with an explanation.
-	b.do(chromedp.NavigateBack())
+	// The link from the e-mail, opened again, explains that it was used.
 	if status := b.open("/invite/" + token); status != http.StatusConflict {
 		t.Fatalf("status %d", status)
 	}
@@ -397,7 +435,7 @@ func TestBrowserPagesInRussian(t *testing.T) {
 	email := uniqueEmail(t, "browser-ru")
 	_, token := invitationToken(t, map[string]any{"email": email, "name": "Анна", "organization_id": org, "inviter_id": inviterID, "locale": "ru"})
 	b.open("/invite/" + token)
-	b.has("Приглашение в Ракеты", "Ирина приглашает вас в Ракеты в роли «участник».", "Принять приглашение")
+	b.has("Приглашение в «Ракеты»", "Ирина приглашает вас в организацию «Ракеты» в роли «участник».", "Принять приглашение")
 	b.checkLooks("ru")
 	b.shot("invite-ru")
 	b.typeInto("password", "правильный конь батарея")
@@ -405,7 +443,7 @@ func TestBrowserPagesInRussian(t *testing.T) {
 	if status := b.click("main form button[type=submit]"); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	b.has("Готово!", "Теперь вы участник Ракеты.")
+	b.has("Готово!", "Теперь вы участник организации «Ракеты».")
 	b.checkLooks("ru")
 	b.shot("welcome-ru")
 }
@@ -434,8 +472,8 @@ func TestBrowserAcceptGoesOnToTheApp(t *testing.T) {
 }
 
 func TestBrowserJoinSearch(t *testing.T) {
-	sc := newJoinScenario(t, "Acme Rockets", "Maria Member", "Maria Martins")
 	b := startBrowser(t, "en-US")
+	sc := newJoinScenario(t, "Acme Rockets", "Maria Member", "Maria Martins")
 	b.open("/join")
 	b.has("Find a member")
 	b.checkLooks("en")

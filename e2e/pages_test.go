@@ -190,7 +190,7 @@ func TestPagesInvitationAcceptedAsNewUser(t *testing.T) {
 	page := browser.get("/invite/" + token)
 	expectPage(t, page, http.StatusOK)
 	checkPageHeaders(t, page)
-	page.has(t, "Join Pages & Co", "Ines Inviter invited you to join Pages & Co as administrator.", "This invitation expires on",
+	page.has(t, "Join Pages & Co", "Ines Inviter invited you to join Pages & Co as an administrator.", "This invitation expires on",
 		`value="Pia Pages"`, "At least 10 characters", "Accept the invitation")
 	if page.lang() != "en" {
 		t.Errorf("lang %q", page.lang())
@@ -443,7 +443,7 @@ func TestPagesInRussian(t *testing.T) {
 	if page.lang() != "ru" {
 		t.Fatalf("lang %q", page.lang())
 	}
-	page.has(t, "Приглашение в Страницы", "в роли «участник»", "Принять приглашение", "Приглашение действует до")
+	page.has(t, "Приглашение в «Страницы»", "в роли «участник»", "Принять приглашение", "Приглашение действует до")
 	// Without a locale of its own, a page follows the browser; without either, English.
 	if de := newPageClient(t, "de").get("/join"); de.lang() != "de" || !strings.Contains(de.Text, "Mitglied finden") {
 		t.Fatalf("German: %s", de.Text)
@@ -536,7 +536,7 @@ func TestPagesJoinJourney(t *testing.T) {
 	expectPage(t, bad, http.StatusBadRequest)
 	approved := member.submit(bad, decideLink, url.Values{"decision": {"approve"}, "role": {"admin"}})
 	expectPage(t, approved, http.StatusOK)
-	approved.has(t, "Request approved", "Vic Visitor will get an invitation to join Pages Guild as administrator.")
+	approved.has(t, "Request approved", "Vic Visitor will get an invitation to join Pages Guild as an administrator.")
 	again := member.submit(decide, decideLink, url.Values{"decision": {"reject"}, "role": {"member"}})
 	expectPage(t, again, http.StatusOK)
 	again.has(t, "This request was already answered", "was approved")
