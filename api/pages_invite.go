@@ -292,11 +292,20 @@ func (p *site) showWelcome(c *gin.Context) {
 
 func (p *site) showPassword(c *gin.Context) {
 	token := c.Param("token")
-	if !domain.ValidTokenFormat(token) {
+	user, err := p.s.viewPasswordToken(c, token)
+	if errorCode(err) == domain.CodeInvalidToken {
 		p.linkProblem(c, "", nil, http.StatusNotFound, linkPage{Kind: "password_invalid"})
 		return
 	}
-	p.render(c, "password", p.newPage(c, p.language(c, ""), nil, passwordPage{Token: token}))
+	if err != nil {
+		p.failed(c, "", err)
+		return
+	}
+	locale := ""
+	if user.Locale != nil {
+		locale = *user.Locale
+	}
+	p.render(c, "password", p.newPage(c, p.language(c, locale), nil, passwordPage{Token: token}))
 }
 
 func (p *site) choosePassword(c *gin.Context) {

@@ -123,6 +123,15 @@ func (s *Server) acceptByToken(ctx context.Context, token, name string, password
 	return out, nil
 }
 
+// viewPasswordToken tells whether a set-password link still works, and whose it is,
+// without using it up.
+func (s *Server) viewPasswordToken(ctx context.Context, token string) (store.User, error) {
+	if !domain.ValidTokenFormat(token) {
+		return store.User{}, domain.Errorf(domain.CodeInvalidToken, "this link is not valid")
+	}
+	return s.Store.PasswordTokenUser(ctx, domain.HashToken(token))
+}
+
 // setPasswordByToken consumes a set-password link.
 func (s *Server) setPasswordByToken(ctx context.Context, token, password string) (userID string, err error) {
 	if !domain.ValidTokenFormat(token) {

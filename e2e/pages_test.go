@@ -719,3 +719,29 @@ func diffState(before, after map[string]string) string {
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
 }
+
+// The set-password page says at once that a used link is spent, before anyone types.
+func TestPagesSpentPasswordLinkIsSaidAtOnce(t *testing.T) {
+	org := createOrganization(t, "Spent Org", nil)
+	email := uniqueEmail(t, "spent")
+	invite(t, map[string]any{"email": email, "organization_id": org})
+	token := tokenIn(t, waitForMail(t, email, "invitation", 1)[0], "invite")
+	expect(t, call(t, "POST", "/v1/public/invitations/accept", map[string]any{"token": token}, withoutKey), http.StatusOK, "")
+	passwordToken := tokenIn(t, waitForMail(t, email, "set_password", 1)[0], "password")
+
+	get := func() int {
+		res, err := http.Get(env.api.URL + "/password/" + passwordToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if status := get(); status != http.StatusOK {
+		t.Fatalf("fresh link: %d", status)
+	}
+	expect(t, call(t, "POST", "/v1/public/password", map[string]any{"token": passwordToken, "password": "a good long password"}, withoutKey), http.StatusOK, "")
+	if status := get(); status != http.StatusNotFound {
+		t.Fatalf("spent link: %d", status)
+	}
+}

@@ -172,3 +172,16 @@ func (s *Store) SetPasswordWithToken(ctx context.Context, tokenHash, passwordHas
 	})
 	return userID, err
 }
+
+// PasswordTokenUser returns the account a set-password token is for, if the token is still
+// usable; it changes nothing.
+func (s *Store) PasswordTokenUser(ctx context.Context, tokenHash []byte) (User, error) {
+	var user User
+	err := s.db.GetContext(ctx, &user, `SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.updated_at, u.locale
+		FROM password_tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.token_hash = ? AND t.used_at IS NULL AND t.expires_at > ?`, tokenHash, s.timestamp())
+	if isNotFound(err) {
+		return user, domain.Errorf(domain.CodeInvalidToken, "this link is not valid any more; ask for a new one")
+	}
+	return user, err
+}
