@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strings"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/usherhq/usher/internal/domain"
@@ -24,6 +25,8 @@ type Activities struct {
 	PublicURL string
 	// Templates renders e-mails; nil means the embedded templates.
 	Templates *mail.Renderer
+	// Temporal lets batch activities start and update invitation workflows.
+	Temporal client.Client
 }
 
 // RecordWorkflowStarted marks the invitation's workflow as running.
@@ -48,7 +51,7 @@ func (a *Activities) AcceptInvitation(ctx context.Context, r workflows.AcceptAct
 	if err != nil {
 		return workflows.AcceptResult{}, forWorkflow(err)
 	}
-	return workflows.AcceptResult{UserID: out.UserID, ExistingUser: out.ExistingUser, PasswordSet: out.PasswordSet}, nil
+	return workflows.AcceptResult{UserID: out.UserID, ExistingUser: out.ExistingUser, PasswordSet: out.PasswordSet, NeedsPassword: out.NeedsPassword}, nil
 }
 
 // SendInvitationEmail sends the invitation with a fresh link. Issuing the link retires

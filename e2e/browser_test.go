@@ -489,3 +489,179 @@ func TestBrowserJoinSearch(t *testing.T) {
 	b.has("Ask Maria Martins for an invitation")
 	b.shot("join-form")
 }
+
+// clickLabelled presses the link or button in the page's card whose visible label is
+// label, as a person finds it (by what it says, not by a selector), and waits for the page
+// it leads to; it returns that page's HTTP status.
+func (b *browser) clickLabelled(label string) int64 {
+	b.t.Helper()
+	xpath := fmt.Sprintf(`//main//*[self::a or self::button][normalize-space()=%q]`, label)
+	return b.press(chromedp.Click(chromedp.Search(xpath)))
+}
+
+// A visitor's whole join journey, clicked through as people would: the visitor finds a
+// member on /join, asks them for an invitation and confirms their address from the
+// e-mail; the member approves from theirs, in their own browser, choosing a role; the
+// visitor sets a password from the approval e-mail. The API then shows the outcome.
+func TestBrowserJoinJourney(t *testing.T) {
+	sc := newJoinScenario(t, "Acme Rockets", "Maria Member", "Maria Martins")
+	visitorEmail := uniqueEmail(t, "jo.joiner")
+	const (
+		visitorName = "Jo Joiner"
+		firstLine   = "We met at the Lisbon launch meetup."
+		secondLine  = "I'd love to help with the test flights."
+	)
+
+	// The visitor finds the member by their address.
+	visitor := startBrowser(t, "en-US")
+	if status := visitor.open("/join"); status != http.StatusOK {
+		t.Fatalf("/join: status %d", status)
+	}
+	visitor.has("Find a member", "Their e-mail address")
+	visitor.checkLooks("en")
+	visitor.typeInto("email", sc.memberEmail)
+	if status := visitor.clickLabelled("Search"); status != http.StatusOK {
+		t.Fatalf("search: status %d", status)
+	}
+	card := value(visitor, chromedp.Text(chromedp.CSS("main .result .profile")))
+	for _, s := range []string{"Maria Martins", "Acme Rockets", "Lisbon", "Happy to vouch for people I know."} {
+		if !strings.Contains(card, s) {
+			t.Fatalf("the profile card does not say %q:\n%s", s, card)
+		}
+	}
+	if strings.Contains(visitor.text(), "Maria Member") || strings.Contains(visitor.text(), sc.memberEmail) {
+		t.Fatal("the search shows the member's account name or address rather than their public profile")
+	}
+	visitor.shot("journey-1-search")
+
+	// ...asks them for an invitation...
+	if status := visitor.clickLabelled("Request an invitation"); status != http.StatusOK {
+		t.Fatalf("request form: status %d", status)
+	}
+	if loc := visitor.location(); loc != env.api.URL+"/join/"+sc.memberID {
+		t.Fatalf("the button led to %s", loc)
+	}
+	visitor.has("Ask Maria Martins for an invitation", "Maria Martins will get your request and can invite you to Acme Rockets.")
+	visitor.checkLooks("en")
+	visitor.typeInto("name", visitorName)
+	visitor.typeInto("email", visitorEmail)
+	visitor.typeInto("message", firstLine+"\n"+secondLine)
+	visitor.do(chromedp.Blur(chromedp.ID("message"))) // no caret or focus ring in the picture (docs/pages-join-request.png)
+	visitor.shot("journey-2-request-form")
+	if status := visitor.clickLabelled("Send the request"); status != http.StatusOK {
+		t.Fatalf("sending the request: status %d", status)
+	}
+	visitor.has("Check your e-mail", "we've sent an e-mail to "+visitorEmail, "to confirm your request to Maria Martins")
+	visitor.checkLooks("en")
+	visitor.shot("journey-3-check-mail")
+
+	// ...and confirms it from the e-mail. Until then the member hears nothing.
+	confirmLink := linkPattern.FindString(waitForMail(t, visitorEmail, "join_confirm", 1)[0].Text)
+	if !strings.HasPrefix(confirmLink, publicURL+"/join/confirm/") {
+		t.Fatalf("the confirmation e-mail links to %q", confirmLink)
+	}
+	if status := visitor.open(confirmLink); status != http.StatusOK {
+		t.Fatalf("confirmation page: status %d", status)
+	}
+	visitor.has("Confirm your request", "Send this request to Maria Martins of Acme Rockets?", visitorName, visitorEmail, firstLine, secondLine)
+	visitor.checkLooks("en")
+	visitor.shot("journey-4-confirm")
+	if n := len(mailTo(sc.memberEmail, "join_request")); n != 0 {
+		t.Fatal("the member was asked before the visitor confirmed")
+	}
+	if status := visitor.clickLabelled("Confirm and send"); status != http.StatusOK {
+		t.Fatalf("confirming: status %d", status)
+	}
+	visitor.has("Your request was sent", "Your request was sent to Maria Martins.")
+	visitor.shot("journey-5-confirmed")
+
+	// The member decides from their own e-mail, in their own browser, and makes the
+	// visitor an administrator.
+	decision := waitForMail(t, sc.memberEmail, "join_request", 1)[0]
+	decideLink := linkPattern.FindString(decision.Text)
+	if !strings.HasPrefix(decideLink, publicURL+"/join-requests/") {
+		t.Fatalf("the member's e-mail links to %q", decideLink)
+	}
+	member := startBrowser(t, "en-US")
+	if status := member.open(decideLink); status != http.StatusOK {
+		t.Fatalf("decision page: status %d", status)
+	}
+	member.has("A request to join Acme Rockets", visitorName+" would like an invitation to Acme Rockets.",
+		visitorEmail, firstLine, secondLine, "Role if you approve", "Approve", "Reject")
+	member.checkLooks("en")
+	if role := value(member, chromedp.Value(chromedp.ID("role"))); role != "member" {
+		t.Fatalf("the role offered first is %q", role)
+	}
+	// Picking from the list with the keyboard: typing the start of an option selects it.
+	member.do(chromedp.Focus(chromedp.ID("role")), chromedp.SendKeys(chromedp.ID("role"), "Adm"))
+	if role := value(member, chromedp.Value(chromedp.ID("role"))); role != "admin" {
+		t.Fatalf("the role list holds %q after choosing Administrator", role)
+	}
+	member.do(chromedp.Blur(chromedp.ID("role"))) // docs/pages-join-decision.png
+	member.shot("journey-6-decision")
+	if status := member.clickLabelled("Approve"); status != http.StatusOK {
+		t.Fatalf("approving: status %d", status)
+	}
+	member.has("Request approved", visitorName+" will get an invitation to join Acme Rockets as an administrator.")
+	member.checkLooks("en")
+	member.shot("journey-7-approved")
+
+	// The visitor's account exists now, without a password until they choose one.
+	list := call(t, "GET", "/v1/join-requests?member_id="+sc.memberID, nil)
+	expect(t, list, http.StatusOK, "")
+	requests, _ := list.get("data").([]any)
+	if len(requests) != 1 {
+		t.Fatalf("join requests of the member: %s", list.Raw)
+	}
+	id, _ := requests[0].(map[string]any)["id"].(string)
+	var userID string
+	eventually(t, 30*time.Second, "the approved request to name the visitor's account", func() bool {
+		userID = call(t, "GET", "/v1/join-requests/"+id, nil).str("user_id")
+		return userID != ""
+	})
+	if before := call(t, "GET", "/v1/users/"+userID, nil); before.get("has_password") != false {
+		t.Fatalf("the visitor's account before they chose a password: %s", before.Raw)
+	}
+
+	// The visitor sets a password from the approval e-mail.
+	passwordLink := linkPattern.FindString(waitForMail(t, visitorEmail, "join_approved", 1)[0].Text)
+	if !strings.HasPrefix(passwordLink, publicURL+"/password/") {
+		t.Fatalf("the approval e-mail links to %q", passwordLink)
+	}
+	if status := visitor.open(passwordLink); status != http.StatusOK {
+		t.Fatalf("password page: status %d", status)
+	}
+	visitor.has("Choose your password", "At least 10 characters")
+	visitor.checkLooks("en")
+	visitor.typeInto("password", "to the moon and back")
+	visitor.typeInto("password_repeat", "to the moon and back")
+	visitor.shot("journey-8-password")
+	if status := visitor.clickLabelled("Save the password"); status != http.StatusOK {
+		t.Fatalf("setting the password: status %d", status)
+	}
+	visitor.has("Your password is set")
+	visitor.checkLooks("en")
+	visitor.shot("journey-9-password-done")
+
+	// What the API says of it all.
+	jr := call(t, "GET", "/v1/join-requests/"+id, nil)
+	expect(t, jr, http.StatusOK, "")
+	if jr.str("status") != "approved" || jr.str("role") != "admin" || jr.str("user_id") != userID || jr.get("confirmed_at") == nil {
+		t.Fatalf("join request: %s", jr.Raw)
+	}
+	user := call(t, "GET", "/v1/users/"+jr.str("user_id"), nil)
+	expect(t, user, http.StatusOK, "")
+	if user.str("email") != visitorEmail || user.str("name") != visitorName || user.get("has_password") != true {
+		t.Fatalf("the visitor's account: %s", user.Raw)
+	}
+	memberships, _ := user.get("memberships").([]any)
+	if len(memberships) != 1 {
+		t.Fatalf("the visitor's account has %d memberships: %s", len(memberships), user.Raw)
+	}
+	if m := memberships[0].(map[string]any); m["organization_id"] != sc.org || m["role"] != "admin" {
+		t.Fatalf("the visitor's membership: %v", m)
+	}
+	if n := countRows(t, "SELECT COUNT(*) FROM users WHERE email = ?", visitorEmail); n != 1 {
+		t.Fatalf("%d accounts for the visitor", n)
+	}
+}

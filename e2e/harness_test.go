@@ -21,7 +21,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/usherhq/usher/activities"
 	"github.com/usherhq/usher/api"
@@ -53,7 +52,7 @@ type stack struct {
 	oapi     *openAPIValidator
 
 	workerMu sync.Mutex
-	worker   sdkworker.Worker
+	worker   *worker.Workers
 }
 
 var env *stack
@@ -100,6 +99,7 @@ func startStack(ctx context.Context) (*stack, error) {
 		Mail:      mail.NewMailgun(mail.MailgunConfig{Domain: mailgunDomain, APIKey: mailgunKey, APIBase: mailgunHTTP.URL + "/v3", From: "Usher <usher@usher.test>"}),
 		PublicURL: publicURL,
 	}
+	s.acts.Temporal = s.client
 	if err := s.startWorker(); err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func startStack(ctx context.Context) (*stack, error) {
 func (s *stack) startWorker() error {
 	s.workerMu.Lock()
 	defer s.workerMu.Unlock()
-	s.worker = worker.New(s.client, s.acts, sdkworker.Options{})
+	s.worker = worker.New(s.client, s.acts, worker.Options{})
 	return s.worker.Start()
 }
 
@@ -324,11 +324,11 @@ func createOrganization(t testing.TB, name string, extra map[string]any) string 
 	return r.str("id")
 }
 
-// createMember makes a user who belongs to org, to act as an inviter.
+// createMember makes an active user (with a password) who belongs to org.
 func createMember(t testing.TB, org, name string) (id, email string) {
 	t.Helper()
 	email = uniqueEmail(t, "member")
-	user, err := env.store.CreateUser(context.Background(), email, name, nil)
+	user, err := env.store.CreateUser(context.Background(), email, name, []byte("$2a$10$not.a.real.hash.but.present"))
 	if err != nil {
 		t.Fatal(err)
 	}

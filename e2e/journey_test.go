@@ -116,7 +116,7 @@ func TestExistingUserJourney(t *testing.T) {
 	waitForStatus(t, id, "accepted")
 
 	user := call(t, "GET", "/v1/users/"+userID, nil)
-	if memberships, _ := user.get("memberships").([]any); len(memberships) != 2 || user.get("has_password") != false {
+	if memberships, _ := user.get("memberships").([]any); len(memberships) != 2 || user.get("has_password") != true {
 		t.Fatalf("user: %s", user.Raw)
 	}
 	// The existing account is not handed a new password by whoever holds the link.

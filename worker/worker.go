@@ -1,4 +1,4 @@
-// Package worker runs Usher's workflows and activities on the task queue.
+// Package worker runs Usher's workflows and activities on the task queues.
 package worker
 
 import (
@@ -11,12 +11,48 @@ import (
 	"github.com/usherhq/usher/workflows"
 )
 
-// New returns a worker for Usher's task queue with every workflow and activity registered
+// Options tune the workers.
+type Options struct {
+	Worker sdkworker.Options
+	// SendsPerSecond caps calls to mail and SMS providers across all workers of the
+	// delivery task queue (Temporal enforces it server-side); 0 means no cap.
+	SendsPerSecond float64
+}
+
+// Workers are the worker of the main task queue and the worker of the delivery task queue.
+type Workers struct {
+	main, delivery sdkworker.Worker
+}
+
+// New returns workers for Usher's task queues with every workflow and activity registered
 // under the names recorded in histories.
-func New(c client.Client, a *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
-	w := sdkworker.New(c, workflows.TaskQueue, opts)
-	Register(w, a)
-	return w
+func New(c client.Client, a *activities.Activities, opts Options) *Workers {
+	main := sdkworker.New(c, workflows.TaskQueue, opts.Worker)
+	Register(main, a)
+	deliveryOpts := opts.Worker
+	deliveryOpts.TaskQueueActivitiesPerSecond = opts.SendsPerSecond
+	deliveryOpts.DisableWorkflowWorker = true
+	delivery := sdkworker.New(c, workflows.DeliveryTaskQueue, deliveryOpts)
+	registerActivities(delivery, a)
+	return &Workers{main: main, delivery: delivery}
+}
+
+// Start starts both workers.
+func (w *Workers) Start() error {
+	if err := w.main.Start(); err != nil {
+		return err
+	}
+	if err := w.delivery.Start(); err != nil {
+		w.main.Stop()
+		return err
+	}
+	return nil
+}
+
+// Stop stops both workers.
+func (w *Workers) Stop() {
+	w.delivery.Stop()
+	w.main.Stop()
 }
 
 // Registry is the part of a worker (or a replayer or test environment) that takes
@@ -28,9 +64,24 @@ type Registry interface {
 
 // Register registers Usher's workflows and activities on r.
 func Register(r Registry, a *activities.Activities) {
-	r.RegisterWorkflowWithOptions(workflows.InvitationWorkflow, workflow.RegisterOptions{Name: "InvitationWorkflow"})
-	r.RegisterWorkflowWithOptions(workflows.JoinRequestWorkflow, workflow.RegisterOptions{Name: "JoinRequestWorkflow"})
-	r.RegisterWorkflowWithOptions(workflows.RenewalRequestWorkflow, workflow.RegisterOptions{Name: "RenewalRequestWorkflow"})
+	registerWorkflows(r)
+	registerActivities(r, a)
+}
+
+func registerWorkflows(r Registry) {
+	for name, fn := range map[string]any{
+		"InvitationWorkflow":     workflows.InvitationWorkflow,
+		"JoinRequestWorkflow":    workflows.JoinRequestWorkflow,
+		"RenewalRequestWorkflow": workflows.RenewalRequestWorkflow,
+		"BatchWorkflow":          workflows.BatchWorkflow,
+	} {
+		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
+	}
+}
+
+func registerActivities(r interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}, a *activities.Activities) {
 	for name, fn := range map[string]any{
 		workflows.ActivityRecordWorkflowStarted:  a.RecordWorkflowStarted,
 		workflows.ActivityRecordStatus:           a.RecordStatus,
@@ -45,6 +96,8 @@ func Register(r Registry, a *activities.Activities) {
 		workflows.ActivityApproveJoinRequest:     a.ApproveJoinRequest,
 		workflows.ActivitySendJoinApprovedEmail:  a.SendJoinApprovedEmail,
 		workflows.ActivityNotifyRenewalRequested: a.NotifyInviterOfRenewalRequest,
+		workflows.ActivityInviteBatchItems:       a.InviteBatchItems,
+		workflows.ActivityFinishBatch:            a.FinishBatch,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

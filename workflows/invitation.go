@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -71,6 +72,8 @@ type invitation struct {
 	accepting  bool
 	acceptance AcceptResult
 	sequence   int
+	// resends are the keys of keyed resends already carried out.
+	resends []string
 }
 
 // awaitAcceptOrExpiry waits until the status changes, the expiry moves, or the expiry
@@ -94,7 +97,7 @@ func (inv *invitation) awaitAcceptOrExpiry(ctx workflow.Context) {
 // welcome finishes an accept: a new account without a password gets a link to set one,
 // and the inviter hears that the invitee joined.
 func (inv *invitation) welcome(ctx workflow.Context) {
-	if !inv.acceptance.ExistingUser && !inv.acceptance.PasswordSet {
+	if (!inv.acceptance.ExistingUser && !inv.acceptance.PasswordSet) || inv.acceptance.NeedsPassword {
 		req := SetPasswordRequest{InvitationID: inv.id, UserID: inv.acceptance.UserID, DeliveryKey: inv.newKey(ctx, "password")}
 		_ = workflow.ExecuteActivity(withDeliveryOptions(ctx), ActivitySendSetPassword, req).Get(ctx, nil)
 	}
@@ -116,7 +119,12 @@ func (inv *invitation) handleUpdates(ctx workflow.Context) error {
 		validator any
 	}{
 		{UpdateSend, inv.send, func(ctx workflow.Context) error { return inv.allow(domain.ActionSend) }},
-		{UpdateResend, inv.resend, func(ctx workflow.Context) error { return inv.allow(domain.ActionResend) }},
+		{UpdateResend, inv.resend, func(ctx workflow.Context, req ResendRequest) error {
+			if req.Key != "" && slices.Contains(inv.resends, req.Key) {
+				return nil
+			}
+			return inv.allow(domain.ActionResend)
+		}},
 		{UpdateRenew, inv.renew, inv.validateRenew},
 		{UpdateRevoke, inv.revoke, func(ctx workflow.Context) error { return inv.allow(domain.ActionRevoke) }},
 		{UpdateAccept, inv.accept, inv.validateAccept},
@@ -154,11 +162,20 @@ func (inv *invitation) send(ctx workflow.Context) error {
 	return inv.sendFreshLink(ctx, domain.ActionSend, &expiresAt)
 }
 
-func (inv *invitation) resend(ctx workflow.Context) error {
+func (inv *invitation) resend(ctx workflow.Context, req ResendRequest) error {
+	if req.Key != "" && slices.Contains(inv.resends, req.Key) {
+		return nil
+	}
 	if err := inv.allow(domain.ActionResend); err != nil {
 		return err
 	}
-	return inv.sendFreshLink(ctx, domain.ActionResend, nil)
+	if err := inv.sendFreshLink(ctx, domain.ActionResend, nil); err != nil {
+		return err
+	}
+	if req.Key != "" {
+		inv.resends = append(inv.resends, req.Key)
+	}
+	return nil
 }
 
 func (inv *invitation) validateRenew(ctx workflow.Context, req RenewRequest) error {
@@ -302,8 +319,11 @@ func withRecordOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// withDeliveryOptions runs an activity that talks to a mail or SMS provider on the delivery
+// task queue, whose workers cap the sends per second.
 func withDeliveryOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           DeliveryTaskQueue,
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 5 * time.Minute,

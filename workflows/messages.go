@@ -45,6 +45,15 @@ type AcceptResult struct {
 	UserID       string
 	ExistingUser bool
 	PasswordSet  bool
+	// NeedsPassword: an account put on file before the invitation, activated by it, still
+	// without a password.
+	NeedsPassword bool `json:",omitempty"`
+}
+
+// ResendRequest is the optional argument of the resend update. A resend with a Key the
+// workflow has already carried out is a no-op, so a batch retried after a crash sends once.
+type ResendRequest struct {
+	Key string `json:",omitempty"`
 }
 
 // Activity arguments.

@@ -8,6 +8,10 @@ import "strings"
 // TaskQueue is where Usher's workflows and activities run.
 const TaskQueue = "usher"
 
+// DeliveryTaskQueue is where the activities that call mail and SMS providers run, so that
+// one rate limit (sends per second, set on its workers) holds across every workflow.
+const DeliveryTaskQueue = "usher-delivery"
+
 // Updates an invitation workflow accepts.
 const (
 	UpdateSend   = "send"

@@ -67,3 +67,18 @@ func StartRenewalRequest(ctx context.Context, c client.Client, invitationID stri
 	}
 	return err
 }
+
+// StartBatch starts the workflow of a stored batch; starting one that exists is a no-op.
+func StartBatch(ctx context.Context, c client.Client, batchID string, total int) error {
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       BatchWorkflowID(batchID),
+		TaskQueue:                TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, BatchWorkflow, BatchInput{BatchID: batchID, Total: total})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	return err
+}

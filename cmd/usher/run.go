@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-	sdkworker "go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/usherhq/usher/activities"
@@ -185,8 +184,8 @@ func runWorker(ctx context.Context, cfg config.Config, st *store.Store, tc clien
 	if err != nil {
 		return fmt.Errorf("USHER_TEMPLATES_DIR: %w", err)
 	}
-	acts := &activities.Activities{Store: st, Mail: newMailer(cfg), PublicURL: cfg.PublicURL, Templates: templates}
-	w := worker.New(tc, acts, sdkworker.Options{})
+	acts := &activities.Activities{Store: st, Mail: newMailer(cfg), PublicURL: cfg.PublicURL, Templates: templates, Temporal: tc}
+	w := worker.New(tc, acts, worker.Options{SendsPerSecond: cfg.SendsPerSecond})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker: %w", err)
 	}

@@ -37,6 +37,8 @@ type Config struct {
 	// PublicRateLimit is how many member searches and join requests one client address may
 	// make a minute.
 	PublicRateLimit int // USHER_PUBLIC_RATE_LIMIT
+	// SendsPerSecond caps e-mails and SMS handed to providers, across all workers.
+	SendsPerSecond float64 // USHER_SENDS_PER_SECOND
 }
 
 // Defaults used when a variable is unset; `usher dev` supplies more of its own.
@@ -93,6 +95,13 @@ func Load(base Config, needs Needs) (Config, error) {
 			problems = append(problems, fmt.Errorf("USHER_JOIN_DECISION_WINDOW: must be a duration between 1m and 2160h, got %q", v))
 		}
 		c.JoinDecisionWindow = d
+	}
+	if v := os.Getenv("USHER_SENDS_PER_SECOND"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			problems = append(problems, fmt.Errorf("USHER_SENDS_PER_SECOND: must be a number of sends a second (0 for no cap), got %q", v))
+		}
+		c.SendsPerSecond = f
 	}
 	if v := os.Getenv("USHER_PUBLIC_RATE_LIMIT"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -45,17 +45,21 @@ const (
 	CodeAlreadyDecided      Code = "already_decided"
 	CodeJoinRequestExpired  Code = "join_request_expired"
 	CodeRateLimited         Code = "rate_limited"
+
+	// People on file.
+	CodeBatchNotFound  Code = "batch_not_found"
+	CodeSMSUnavailable Code = "sms_not_configured"
 )
 
 // HTTPStatus is the one place where an error code meets an HTTP status.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case CodeInvalidRequest, CodeInvalidEmail, CodeInvalidExpiry:
+	case CodeInvalidRequest, CodeInvalidEmail, CodeInvalidExpiry, CodeSMSUnavailable:
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
 	case CodeNotFound, CodeOrganizationNotFound, CodeInvitationNotFound, CodeUserNotFound,
-		CodeInviterNotFound, CodeInvalidToken, CodeMemberNotFound, CodeJoinRequestNotFound:
+		CodeInviterNotFound, CodeInvalidToken, CodeMemberNotFound, CodeJoinRequestNotFound, CodeBatchNotFound:
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed

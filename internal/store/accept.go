@@ -27,8 +27,11 @@ func (s *Store) DiscardCredentials(ctx context.Context, attemptID string) error 
 type Acceptance struct {
 	UserID       string
 	ExistingUser bool
-	// PasswordSet is true when the new account got the password staged with the attempt.
+	// PasswordSet is true when the account got the password staged with the attempt.
 	PasswordSet bool
+	// NeedsPassword is true for an account that existed without a password (a person put on
+	// file before being invited) and still has none: it needs a set-password link.
+	NeedsPassword bool
 }
 
 // AcceptRequest identifies one accept attempt.
@@ -57,9 +60,12 @@ func (s *Store) AcceptInvitation(ctx context.Context, r AcceptRequest) (Acceptan
 		}
 		if inv.Status == domain.StatusAccepted && inv.UserID != nil {
 			out = Acceptance{UserID: *inv.UserID, ExistingUser: inv.ExistingUser}
-			var staged int
-			err := tx.GetContext(ctx, &staged, `SELECT COUNT(*) FROM invitation_events WHERE event_key = ?`, r.EventKey+"/password")
-			out.PasswordSet = staged > 0
+			var staged, needs int
+			if err := tx.GetContext(ctx, &staged, `SELECT COUNT(*) FROM invitation_events WHERE event_key = ?`, r.EventKey+"/password"); err != nil {
+				return err
+			}
+			err := tx.GetContext(ctx, &needs, `SELECT COUNT(*) FROM invitation_events WHERE event_key = ?`, r.EventKey+"/needs-password")
+			out.PasswordSet, out.NeedsPassword = staged > 0, needs > 0
 			return err
 		}
 		if err := domain.CheckAction(inv.Status, domain.ActionAccept); err != nil {
@@ -78,6 +84,17 @@ func (s *Store) AcceptInvitation(ctx context.Context, r AcceptRequest) (Acceptan
 		switch {
 		case err == nil:
 			out.ExistingUser = true
+			if len(user.PasswordHash) == 0 {
+				// On file but never active: accepting activates the account.
+				if len(passwordHash) > 0 {
+					if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, passwordHash, now, user.ID); err != nil {
+						return err
+					}
+					out.PasswordSet = true
+				} else {
+					out.NeedsPassword = true
+				}
+			}
 		case isNotFound(err):
 			name := r.Name
 			if name == "" {
@@ -114,9 +131,12 @@ func (s *Store) AcceptInvitation(ctx context.Context, r AcceptRequest) (Acceptan
 		if err := appendEvent(ctx, tx, r.EventKey, inv.ID, "accept", &from, domain.StatusAccepted, nil, now); err != nil {
 			return err
 		}
+		// Remembered so that a replay of this accept reports the same outcome.
 		if out.PasswordSet {
-			// Remembered so that a replay of this accept reports the same outcome.
 			return appendEvent(ctx, tx, r.EventKey+"/password", inv.ID, "password_set", nil, domain.StatusAccepted, nil, now)
+		}
+		if out.NeedsPassword {
+			return appendEvent(ctx, tx, r.EventKey+"/needs-password", inv.ID, "needs_password", nil, domain.StatusAccepted, nil, now)
 		}
 		return nil
 	})

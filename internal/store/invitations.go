@@ -40,6 +40,9 @@ type Invitation struct {
 	UpdatedAt          time.Time             `db:"updated_at"`
 	AcceptedAt         *time.Time            `db:"accepted_at"`
 	RevokedAt          *time.Time            `db:"revoked_at"`
+	Channel            string                `db:"channel"`
+	Phone              *string               `db:"phone"`
+	BatchID            *string               `db:"batch_id"`
 }
 
 // ExpiresIn is how long the invitation stays open once sent.
@@ -50,7 +53,13 @@ func (inv Invitation) ExpiresIn() time.Duration {
 const invitationColumns = `id, organization_id, email, name, role, inviter_id, user_id, status, locale,
 	redirect_url, metadata, expires_in_seconds, expires_at, existing_user, current_delivery_key,
 	delivery_status, delivery_attempts, delivery_last_error, failure_reason, workflow_started_at,
-	created_at, updated_at, accepted_at, revoked_at`
+	created_at, updated_at, accepted_at, revoked_at, channel, phone, batch_id`
+
+// Invitation channels.
+const (
+	ChannelEmail = "email"
+	ChannelSMS   = "sms"
+)
 
 // NewInvitation is what a client asks for.
 type NewInvitation struct {
@@ -64,6 +73,10 @@ type NewInvitation struct {
 	Metadata       *string
 	ExpiresIn      time.Duration
 	Draft          bool
+	// Channel is "email" (default) or "sms", which needs Phone.
+	Channel string
+	Phone   *string
+	BatchID *string
 }
 
 // IdempotencyKey scopes a client's key to the API key that sent it.
@@ -83,6 +96,10 @@ func (s *Store) CreateInvitation(ctx context.Context, in NewInvitation, idem *Id
 		InviterID: in.InviterID, Status: domain.StatusPending, Locale: in.Locale, RedirectURL: in.RedirectURL,
 		Metadata: in.Metadata, ExpiresInSeconds: int64(in.ExpiresIn / time.Second),
 		DeliveryStatus: domain.DeliveryQueued, CreatedAt: now, UpdatedAt: now,
+		Channel: in.Channel, Phone: in.Phone, BatchID: in.BatchID,
+	}
+	if inv.Channel == "" {
+		inv.Channel = ChannelEmail
 	}
 	if in.Draft {
 		inv.Status = domain.StatusDraft
@@ -129,9 +146,10 @@ func (s *Store) CreateInvitation(ctx context.Context, in NewInvitation, idem *Id
 			return domain.Errorf(domain.CodeAlreadyMember, "that person is already a member of the organization")
 		}
 		_, err := tx.NamedExecContext(ctx, `INSERT INTO invitations (id, organization_id, email, name, role, inviter_id,
-			status, locale, redirect_url, metadata, expires_in_seconds, expires_at, delivery_status, created_at, updated_at)
+			status, locale, redirect_url, metadata, expires_in_seconds, expires_at, delivery_status, created_at, updated_at,
+			channel, phone, batch_id)
 			VALUES (:id, :organization_id, :email, :name, :role, :inviter_id, :status, :locale, :redirect_url, :metadata,
-			:expires_in_seconds, :expires_at, :delivery_status, :created_at, :updated_at)`, inv)
+			:expires_in_seconds, :expires_at, :delivery_status, :created_at, :updated_at, :channel, :phone, :batch_id)`, inv)
 		if isDuplicate(err) {
 			return s.openInvitationConflict(ctx, tx, in.OrganizationID, in.Email)
 		}
