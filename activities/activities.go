@@ -13,6 +13,7 @@ import (
 
 	"github.com/usherhq/usher/internal/domain"
 	"github.com/usherhq/usher/internal/mail"
+	"github.com/usherhq/usher/internal/sms"
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/workflows"
 )
@@ -27,6 +28,8 @@ type Activities struct {
 	Templates *mail.Renderer
 	// Temporal lets batch activities start and update invitation workflows.
 	Temporal client.Client
+	// SMS sends invitations by text message; nil when no SMS provider is configured.
+	SMS sms.Sender
 }
 
 // RecordWorkflowStarted marks the invitation's workflow as running.
@@ -54,9 +57,16 @@ func (a *Activities) AcceptInvitation(ctx context.Context, r workflows.AcceptAct
 	return workflows.AcceptResult{UserID: out.UserID, ExistingUser: out.ExistingUser, PasswordSet: out.PasswordSet, NeedsPassword: out.NeedsPassword}, nil
 }
 
-// SendInvitationEmail sends the invitation with a fresh link. Issuing the link retires
-// every earlier one of the invitation.
+// SendInvitationEmail sends the invitation with a fresh link, by e-mail or, for an SMS
+// invitation, by text message. Issuing the link retires every earlier one of the invitation.
 func (a *Activities) SendInvitationEmail(ctx context.Context, r workflows.DeliveryRequest) error {
+	inv, err := a.Store.GetInvitation(ctx, r.InvitationID)
+	if err != nil {
+		return forWorkflow(err)
+	}
+	if inv.Channel == store.ChannelSMS {
+		return a.sendInvitationSMS(ctx, r, inv)
+	}
 	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
 		token, hash := domain.NewToken()
 		ic, err := a.Store.BeginInvitationDelivery(ctx, r.DeliveryKey, r.InvitationID, hash)

@@ -66,7 +66,8 @@ func (a *Activities) inviteOne(ctx context.Context, batch store.Batch, item stor
 		OrganizationID: item.OrganizationID, Email: person.Email, Name: person.Name, Role: person.Role, Locale: locale,
 		ExpiresIn: time.Duration(batch.ExpiresInSeconds) * time.Second, Channel: batch.Channel, Phone: person.Phone, BatchID: &batchID,
 	}
-	key := &store.IdempotencyKey{APIKeyID: "batch/" + batch.ID, Key: item.UserID + "/" + item.OrganizationID, Request: []byte(batch.ID)}
+	// Scoped to the batch, like an API key scopes a client's keys.
+	key := &store.IdempotencyKey{APIKeyID: batch.ID, Key: item.UserID + "/" + item.OrganizationID, Request: []byte(batch.ID)}
 	inv, _, err := a.Store.CreateInvitation(ctx, in, key)
 	var de *domain.Error
 	switch {
@@ -81,7 +82,7 @@ func (a *Activities) inviteOne(ctx context.Context, batch store.Batch, item stor
 		return &inv.ID, "", nil
 	case errors.As(err, &de) && de.Code == domain.CodeInvitationPending:
 		open, _ := de.Details["invitation_id"].(string)
-		return a.resendOpen(ctx, open, batch.ID+"/"+item.UserID)
+		return a.resendOpen(ctx, open, batch.ID+"/"+item.UserID, batch.Channel, person.Phone)
 	case errors.As(err, &de) && de.Code == domain.CodeAlreadyMember:
 		return nil, "already a member of the organization", nil
 	case errors.As(err, &de):
@@ -91,12 +92,17 @@ func (a *Activities) inviteOne(ctx context.Context, batch store.Batch, item stor
 	}
 }
 
-// resendOpen sends a fresh link for an invitation already open: a resend, or the first send
-// of a draft.
-func (a *Activities) resendOpen(ctx context.Context, invitationID, key string) (*string, string, error) {
+// resendOpen sends a fresh link for an invitation already open, on the batch's channel: a
+// resend, or the first send of a draft.
+func (a *Activities) resendOpen(ctx context.Context, invitationID, key, channel string, phone *string) (*string, string, error) {
 	inv, err := a.Store.GetInvitation(ctx, invitationID)
 	if err != nil {
 		return nil, "", err
+	}
+	if inv.Channel != channel {
+		if err := a.Store.SetInvitationChannel(ctx, invitationID, channel, phone); err != nil {
+			return nil, "", err
+		}
 	}
 	update, args := workflows.UpdateResend, []any{workflows.ResendRequest{Key: key}}
 	if inv.Status == domain.StatusDraft {

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -44,6 +45,8 @@ type Server struct {
 	Join JoinSettings
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	TrustedProxies []string
+	// SMSEnabled says whether invitations may go by SMS (an SMS provider is configured).
+	SMSEnabled bool
 
 	metrics *httpMetrics
 	limiter *ipLimiter
@@ -86,6 +89,14 @@ func (s *Server) Handler() http.Handler {
 	r.HEAD("/readyz", s.ready)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry})))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", OpenAPIDocument) })
+	// The short link of SMS invitations leads to the same hosted page.
+	shortLink := func(c *gin.Context) {
+		c.Header("Referrer-Policy", "no-referrer")
+		c.Header("Cache-Control", "no-store")
+		c.Redirect(http.StatusFound, "/invite/"+url.PathEscape(c.Param("token")))
+	}
+	r.GET("/i/:token", shortLink)
+	r.HEAD("/i/:token", shortLink)
 	for path, h := range s.Extra {
 		r.Any(path, gin.WrapH(h))
 	}
@@ -106,6 +117,12 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/organizations/:id", s.getOrganization)
 	v1.GET("/users/:id", s.getUser)
 	v1.PATCH("/users/:id", s.updateUser)
+	v1.POST("/users", s.createPerson)
+	v1.GET("/users", s.listPeople)
+	v1.POST("/users/import", s.importPeople)
+	v1.POST("/users/invite", s.invitePeople)
+	v1.POST("/invitations/bulk", s.bulkInvitations)
+	v1.GET("/batches/:id", s.getBatch)
 	v1.POST("/invitations", s.createInvitation)
 	v1.GET("/invitations", s.listInvitations)
 	v1.GET("/invitations/:id", s.getInvitation)
@@ -139,8 +156,11 @@ func (s *Server) ready(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": checks})
 }
 
+// largeBodies are the routes that set a larger limit of their own.
+var largeBodies = map[string]bool{"/v1/users/import": true, "/v1/invitations/bulk": true}
+
 func limitBody(c *gin.Context) {
-	if c.Request.Body != nil {
+	if c.Request.Body != nil && !largeBodies[c.FullPath()] {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
 	}
 	c.Next()

@@ -27,8 +27,10 @@ import (
 	"github.com/usherhq/usher/internal/devtemporal"
 	"github.com/usherhq/usher/internal/mail"
 	"github.com/usherhq/usher/internal/mailgunsrv"
+	"github.com/usherhq/usher/internal/sms"
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/internal/testdb"
+	"github.com/usherhq/usher/internal/twiliosrv"
 	"github.com/usherhq/usher/worker"
 	"github.com/usherhq/usher/workflows"
 )
@@ -37,6 +39,8 @@ const (
 	publicURL     = "https://usher.test"
 	mailgunDomain = "mg.usher.test"
 	mailgunKey    = "key-test"
+	twilioSID     = "ACtest"
+	twilioToken   = "token-test"
 )
 
 // stack is one running Usher with its real dependencies, shared by the tests of a run.
@@ -46,6 +50,7 @@ type stack struct {
 	db       *testdb.Database
 	store    *store.Store
 	mailgun  *mailgunsrv.Server
+	phone    *twiliosrv.Server
 	api      *httptest.Server
 	apiKey   string
 	acts     *activities.Activities
@@ -100,11 +105,14 @@ func startStack(ctx context.Context) (*stack, error) {
 		PublicURL: publicURL,
 	}
 	s.acts.Temporal = s.client
+	s.phone = twiliosrv.New(twiliosrv.Options{AccountSID: twilioSID, AuthToken: twilioToken, CheckNumbers: true})
+	phoneHTTP := httptest.NewServer(s.phone)
+	s.acts.SMS = sms.NewTwilio(sms.TwilioConfig{AccountSID: twilioSID, AuthToken: twilioToken, From: "+15005550006", APIBase: phoneHTTP.URL})
 	if err := s.startWorker(); err != nil {
 		return nil, err
 	}
 
-	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet,
+	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet, SMSEnabled: true,
 		// The tests all come from 127.0.0.1; TestMemberSearchIsRateLimitedPerAddress checks the
 		// limit on a server of its own.
 		Join: api.JoinSettings{JoinSettings: workflows.JoinSettings{TellVisitorOnReject: true}, SearchesPerMinute: 100000}}
@@ -371,3 +379,5 @@ func quietLogger() *slog.Logger {
 func contains(haystack, needle string) bool { return strings.Contains(haystack, needle) }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+func jsonBody(v any) ([]byte, error) { return json.Marshal(v) }

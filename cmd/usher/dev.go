@@ -25,6 +25,7 @@ import (
 	"github.com/usherhq/usher/internal/devtemporal"
 	"github.com/usherhq/usher/internal/mailgunsrv"
 	"github.com/usherhq/usher/internal/store"
+	"github.com/usherhq/usher/internal/twiliosrv"
 	"github.com/usherhq/usher/migrations"
 )
 
@@ -135,6 +136,21 @@ func runDev(ctx context.Context, opts devOptions) error {
 		}
 	}
 
+	useSMSBox := !cfg.SMSConfigured()
+	if useSMSBox {
+		phone := twiliosrv.New(twiliosrv.Options{AccountSID: "ACdev", AuthToken: "dev", CheckNumbers: true, MaxMessages: 1000})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		cfg.TwilioAccountSID, cfg.TwilioAuthToken, cfg.TwilioFrom = "ACdev", "dev", "+15005550006"
+		cfg.TwilioAPIBase = "http://" + ln.Addr().String()
+		g.Go(func() error { return serveListener(ctx, ln, phone, logger) })
+		for _, path := range []string{"/dev/sms", "/dev/sms.json"} {
+			extra[path] = phone.InboxHandler()
+		}
+	}
+
 	apiListener, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("USHER_HTTP_ADDR: %w", err)
@@ -188,6 +204,7 @@ Usher is running (ready in %s).
 `, took.Round(time.Millisecond), base, base, apiKey, temporal.FrontendAddress(), temporal.Namespace(), uiURL(temporal))
 	if mailbox {
 		fmt.Printf("  Mailbox      %s/dev/mail   (JSON: %s/dev/mail.json)\n", base, base)
+		fmt.Printf("  SMS inbox    %s/dev/sms    (JSON: %s/dev/sms.json)\n", base, base)
 	} else {
 		fmt.Printf("  Mail         sent through %s\n", cfg.MailgunAPIBase)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/usherhq/usher/api"
 	"github.com/usherhq/usher/internal/config"
 	"github.com/usherhq/usher/internal/mail"
+	"github.com/usherhq/usher/internal/sms"
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/migrations"
 	"github.com/usherhq/usher/worker"
@@ -158,6 +159,7 @@ func newAPIServer(cfg config.Config, st *store.Store, tc client.Client, logger *
 		Store: st, Temporal: tc, Logger: logger, Registry: registry, Extra: extra,
 		Join:       api.JoinSettings{JoinSettings: joinSettings(cfg), SearchesPerMinute: cfg.PublicRateLimit},
 		PageSecret: []byte(cfg.SecretKey), TemplatesDir: cfg.TemplatesDir, TrustedProxies: cfg.TrustedProxies,
+		SMSEnabled: cfg.SMSConfigured(),
 	}
 	if cfg.SecretKey == "" {
 		logger.Warn("USHER_SECRET_KEY is not set: hosted-page forms use a random key of this process, so run one API instance only")
@@ -185,6 +187,11 @@ func runWorker(ctx context.Context, cfg config.Config, st *store.Store, tc clien
 		return fmt.Errorf("USHER_TEMPLATES_DIR: %w", err)
 	}
 	acts := &activities.Activities{Store: st, Mail: newMailer(cfg), PublicURL: cfg.PublicURL, Templates: templates, Temporal: tc}
+	if cfg.SMSConfigured() {
+		acts.SMS = sms.NewTwilio(sms.TwilioConfig{
+			AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken, From: cfg.TwilioFrom, APIBase: cfg.TwilioAPIBase,
+		})
+	}
 	w := worker.New(tc, acts, worker.Options{SendsPerSecond: cfg.SendsPerSecond})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker: %w", err)

@@ -39,6 +39,16 @@ type Config struct {
 	PublicRateLimit int // USHER_PUBLIC_RATE_LIMIT
 	// SendsPerSecond caps e-mails and SMS handed to providers, across all workers.
 	SendsPerSecond float64 // USHER_SENDS_PER_SECOND
+	// SMS through Twilio: all three of SID, token and sender, or none (no SMS).
+	TwilioAccountSID string // TWILIO_ACCOUNT_SID
+	TwilioAuthToken  string // TWILIO_AUTH_TOKEN
+	TwilioFrom       string // TWILIO_FROM
+	TwilioAPIBase    string // TWILIO_API_BASE
+}
+
+// SMSConfigured reports whether invitations may go by SMS.
+func (c Config) SMSConfigured() bool {
+	return c.TwilioAccountSID != "" && c.TwilioAuthToken != "" && c.TwilioFrom != ""
 }
 
 // Defaults used when a variable is unset; `usher dev` supplies more of its own.
@@ -77,6 +87,10 @@ func Load(base Config, needs Needs) (Config, error) {
 	read(&c.MailgunAPIBase, "MAILGUN_API_BASE")
 	read(&c.LogLevel, "USHER_LOG_LEVEL")
 	read(&c.TemplatesDir, "USHER_TEMPLATES_DIR")
+	read(&c.TwilioAccountSID, "TWILIO_ACCOUNT_SID")
+	read(&c.TwilioAuthToken, "TWILIO_AUTH_TOKEN")
+	read(&c.TwilioFrom, "TWILIO_FROM")
+	read(&c.TwilioAPIBase, "TWILIO_API_BASE")
 	var problems []error
 	read(&c.SecretKey, "USHER_SECRET_KEY")
 	if v := strings.TrimSpace(os.Getenv("USHER_TRUSTED_PROXIES")); v != "" {
@@ -173,6 +187,12 @@ func (c Config) validate(needs Needs) error {
 		if info, err := os.Stat(c.TemplatesDir); err != nil || !info.IsDir() {
 			bad("USHER_TEMPLATES_DIR", "must be a directory, got %q", c.TemplatesDir)
 		}
+	}
+	if set := c.TwilioAccountSID != "" || c.TwilioAuthToken != "" || c.TwilioFrom != ""; set && !c.SMSConfigured() {
+		bad("TWILIO_ACCOUNT_SID", "SMS needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM together; some are missing")
+	}
+	if c.TwilioFrom != "" && !strings.HasPrefix(c.TwilioFrom, "+") {
+		bad("TWILIO_FROM", "must be a number in E.164 form such as +15017122661, got %q", c.TwilioFrom)
 	}
 	if c.SecretKey != "" && len(c.SecretKey) < 32 {
 		bad("USHER_SECRET_KEY", "must be at least 32 characters (e.g. openssl rand -hex 32)")

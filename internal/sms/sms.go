@@ -19,8 +19,13 @@ type Message struct {
 	// internal/phone.Normalize.
 	To string
 	// Body is the text. It carries secret links: it is never logged and
-	// never part of an error.
+	// never part of an error. For FindSent it is the start of the text: the
+	// part before the secret link, which a retry cannot rebuild.
 	Body string
+	// NotBefore, for FindSent, is when the delivery's first attempt began:
+	// messages created earlier (an earlier delivery's, with the same opening
+	// text) are not it.
+	NotBefore time.Time
 }
 
 // Sender hands messages to an SMS provider.
@@ -32,14 +37,13 @@ type Sender interface {
 	// a crash between calling the provider and recording its answer), and
 	// if so under which ID.
 	//
-	// Unlike mail.Sender.FindSent, it takes the whole message rather than a
-	// delivery ID: SMS providers such as Twilio keep no metadata with a
-	// message (no user variables, no idempotency key), and the delivery ID
-	// cannot go into the text the recipient reads, so a sent message is
-	// recognised by its recipient and exact body. Callers must therefore
-	// pass exactly the body of the first attempt, and bodies must differ
-	// between deliveries to the same number (Usher's carry a personal
-	// link, which does). Errors are *PermanentError or *TransientError.
+	// Unlike mail.Sender.FindSent, it takes a message rather than a delivery
+	// ID: SMS providers such as Twilio keep no metadata with a message (no
+	// user variables, no idempotency key), and the delivery ID cannot go
+	// into the text the recipient reads. A sent message is recognised by its
+	// recipient, the start of its body (everything before the secret link,
+	// which each attempt makes anew) and being created since m.NotBefore.
+	// Errors are *PermanentError or *TransientError.
 	FindSent(ctx context.Context, m Message) (providerID string, found bool, err error)
 }
 

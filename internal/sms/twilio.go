@@ -183,11 +183,11 @@ func (t *Twilio) FindSent(ctx context.Context, m Message) (string, bool, error) 
 			return "", false, &TransientError{StatusCode: status, Reason: "twilio: unreadable message list", cause: err}
 		}
 		for _, msg := range page.Messages {
-			if msg.SID == "" || msg.To != m.To || msg.Body != m.Body ||
+			if msg.SID == "" || msg.To != m.To || !strings.HasPrefix(msg.Body, m.Body) ||
 				!strings.HasPrefix(msg.Direction, "outbound") {
 				continue
 			}
-			if created, err := parseTwilioTime(msg.DateCreated); err == nil && created.Before(cutoff) {
+			if created, err := parseTwilioTime(msg.DateCreated); err == nil && (created.Before(cutoff) || created.Before(m.NotBefore.Add(-time.Minute))) {
 				continue
 			}
 			return msg.SID, true, nil

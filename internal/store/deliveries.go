@@ -20,6 +20,7 @@ type Delivery struct {
 	Attempts     int                   `db:"attempts"`
 	ProviderID   *string               `db:"provider_id"`
 	LastError    *string               `db:"last_error"`
+	CreatedAt    time.Time             `db:"created_at"`
 }
 
 // ErrSuperseded means the delivery is no longer wanted: a later resend, a revoke or an
@@ -28,7 +29,7 @@ var ErrSuperseded = errors.New("delivery superseded")
 
 // GetDelivery returns the delivery with key, or found=false.
 func (s *Store) GetDelivery(ctx context.Context, key string) (d Delivery, found bool, err error) {
-	err = s.db.GetContext(ctx, &d, `SELECT delivery_key, kind, invitation_id, user_id, status, attempts, provider_id, last_error
+	err = s.db.GetContext(ctx, &d, `SELECT delivery_key, kind, invitation_id, user_id, status, attempts, provider_id, last_error, created_at
 		FROM email_deliveries WHERE delivery_key = ?`, key)
 	if isNotFound(err) {
 		return d, false, nil

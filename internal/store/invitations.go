@@ -455,3 +455,10 @@ func truncate(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// SetInvitationChannel changes how an open invitation's next link is sent.
+func (s *Store) SetInvitationChannel(ctx context.Context, id, channel string, phone *string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE invitations SET channel = ?, phone = COALESCE(?, phone), updated_at = ?
+		WHERE id = ? AND status IN ('draft', 'pending')`, channel, phone, s.timestamp(), id)
+	return err
+}
