@@ -202,7 +202,7 @@ func (s *Server) startBatch(ctx context.Context, settings inviteSettings, target
 		return "", domain.Errorf(domain.CodeTemporarilyUnavailable, "the batch was stored but could not be started yet; it will be shortly").
 			WithDetail("batch_id", b.ID)
 	}
-	return b.ID, nil
+	return b.ID, s.Store.MarkBatchStarted(ctx, b.ID)
 }
 
 // importPeople reads a CSV (header email,name,phone,locale,role; any order, extra columns

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/usherhq/usher/api"
+	"github.com/usherhq/usher/internal/store"
+	"github.com/usherhq/usher/worker"
 )
 
 // postCSV uploads an import.
@@ -293,4 +296,25 @@ func TestImportInputErrors(t *testing.T) {
 	expect(t, call(t, "GET", "/v1/batches/0193aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa", nil), http.StatusNotFound, "batch_not_found")
 	expect(t, call(t, "POST", "/v1/users/invite", map[string]any{"organization_id": org, "user_ids": []string{"x"}}), http.StatusBadRequest, "invalid_request")
 	expect(t, call(t, "POST", "/v1/users/invite", map[string]any{"organization_id": org}), http.StatusBadRequest, "invalid_request")
+}
+
+// A batch stored by an API that stopped before starting its workflow is started by the
+// reconciler.
+func TestReconcilerStartsOrphanedBatches(t *testing.T) {
+	org := createOrganization(t, "Orphan Batch Org", nil)
+	email := uniqueEmail(t, "orphanbatch")
+	ids, _, err := env.store.PutOnFile(context.Background(), []store.NewPerson{{Email: email, Name: "O", OrganizationID: org, Role: "member"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := env.store.CreateBatch(context.Background(), store.ChannelEmail, time.Hour, []store.BatchTarget{{OrganizationID: org, UserID: ids[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &worker.Reconciler{Store: env.store, Temporal: env.client, Logger: quietLogger()}
+	if _, err := r.ReconcileOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitForBatch(t, b.ID, time.Minute)
+	waitForMail(t, email, "invitation", 1)
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/usherhq/usher/workflows"
 )
 
-// Reconciler starts the workflows of invitations and join requests whose row was stored but whose workflow
+// Reconciler starts the workflows of invitations, batches and join requests whose row was stored but whose workflow
 // was never started, because the API stopped between the two. Together with the API
 // starting the workflow right after storing the row, this makes creation all-or-nothing
 // as clients see it: every stored invitation gets its workflow.
@@ -62,6 +62,20 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) (started int, err error)
 			return started, err
 		}
 		r.Logger.InfoContext(ctx, "started the workflow of an unstarted invitation", "workflow_id", workflows.InvitationWorkflowID(inv.ID))
+		started++
+	}
+	batches, err := r.Store.UnstartedBatches(ctx, time.Now().Add(-r.Grace), 100)
+	if err != nil {
+		return started, err
+	}
+	for _, b := range batches {
+		if err := workflows.StartBatch(ctx, r.Temporal, b.ID, b.Total); err != nil {
+			return started, err
+		}
+		if err := r.Store.MarkBatchStarted(ctx, b.ID); err != nil {
+			return started, err
+		}
+		r.Logger.InfoContext(ctx, "started the workflow of an unstarted batch", "workflow_id", workflows.BatchWorkflowID(b.ID))
 		started++
 	}
 	requests, err := r.Store.UnstartedJoinRequests(ctx, time.Now().Add(-r.Grace), 100)

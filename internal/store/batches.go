@@ -135,3 +135,17 @@ func (s *Store) GetBatchProgress(ctx context.Context, id string) (BatchProgress,
 			FROM batch_items b LEFT JOIN invitations i ON i.id = b.invitation_id WHERE b.batch_id = ?) o`, id)
 	return p, err
 }
+
+// MarkBatchStarted records that the batch's workflow exists.
+func (s *Store) MarkBatchStarted(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE batches SET workflow_started_at = ? WHERE id = ? AND workflow_started_at IS NULL`, s.timestamp(), id)
+	return err
+}
+
+// UnstartedBatches lists batches stored before olderThan whose workflow was never started.
+func (s *Store) UnstartedBatches(ctx context.Context, olderThan time.Time, limit int) ([]Batch, error) {
+	out := []Batch{}
+	err := s.db.SelectContext(ctx, &out, `SELECT id, channel, expires_in_seconds, total, finished_at, created_at FROM batches
+		WHERE workflow_started_at IS NULL AND created_at < ? ORDER BY created_at LIMIT ?`, olderThan.UTC(), limit)
+	return out, err
+}
