@@ -3,11 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -230,13 +228,8 @@ func (s *Server) loadInvitation(c *gin.Context) (store.Invitation, error) {
 	return s.Store.GetInvitation(c, id)
 }
 
-const (
-	defaultPageSize = 50
-	maxPageSize     = 200
-)
-
 func (s *Server) listInvitations(c *gin.Context) {
-	f := store.InvitationFilter{Limit: defaultPageSize}
+	var f store.InvitationFilter
 	if raw := c.Query("status"); raw != "" {
 		if !domain.Status(raw).Valid() {
 			writeError(c, invalidField("status", "must be one of %v", domain.Statuses))
@@ -259,51 +252,18 @@ func (s *Server) listInvitations(c *gin.Context) {
 		}
 		f.OrganizationID = raw
 	}
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > maxPageSize {
-			writeError(c, invalidField("limit", "must be a number from 1 to %d", maxPageSize))
-			return
-		}
-		f.Limit = n
+	pg, err := pageRequest(c)
+	if err != nil {
+		writeError(c, err)
+		return
 	}
-	if raw := c.Query("cursor"); raw != "" {
-		after, err := decodeCursor(raw)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		f.AfterID = after
-	}
-	// One more than asked tells whether there is a next page.
-	f.Limit++
+	f.Limit, f.AfterID = pg.Limit+1, pg.After
 	rows, err := s.Store.ListInvitations(c, f)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	var next *string
-	if len(rows) == f.Limit {
-		rows = rows[:len(rows)-1]
-		cursor := encodeCursor(rows[len(rows)-1].ID)
-		next = &cursor
-	}
-	data := make([]invitationJSON, 0, len(rows))
-	for _, inv := range rows {
-		data = append(data, toInvitationJSON(inv))
-	}
-	c.JSON(http.StatusOK, gin.H{"data": data, "next_cursor": next})
-}
-
-// Cursors are opaque to clients so the keyset behind them can change.
-func encodeCursor(lastID string) string { return base64.RawURLEncoding.EncodeToString([]byte(lastID)) }
-
-func decodeCursor(cursor string) (string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !store.ValidID(string(raw)) {
-		return "", invalidField("cursor", "is not a cursor this API returned")
-	}
-	return string(raw), nil
+	writePage(c, pg, rows, func(inv store.Invitation) string { return inv.ID }, toInvitationJSON)
 }
 
 func (s *Server) sendInvitation(c *gin.Context) {

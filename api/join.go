@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -371,7 +370,7 @@ func toJoinRequestJSON(jr store.JoinRequest) joinRequestJSON {
 }
 
 func (s *Server) listJoinRequests(c *gin.Context) {
-	f := store.JoinRequestFilter{Limit: defaultPageSize}
+	var f store.JoinRequestFilter
 	if raw := c.Query("status"); raw != "" {
 		if !domain.JoinStatus(raw).Valid() {
 			writeError(c, invalidField("status", "must be one of %v", domain.JoinStatuses))
@@ -386,39 +385,18 @@ func (s *Server) listJoinRequests(c *gin.Context) {
 		}
 		f.MemberID = raw
 	}
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > maxPageSize {
-			writeError(c, invalidField("limit", "must be a number from 1 to %d", maxPageSize))
-			return
-		}
-		f.Limit = n
+	pg, err := pageRequest(c)
+	if err != nil {
+		writeError(c, err)
+		return
 	}
-	if raw := c.Query("cursor"); raw != "" {
-		after, err := decodeCursor(raw)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		f.AfterID = after
-	}
-	f.Limit++
+	f.Limit, f.AfterID = pg.Limit+1, pg.After
 	rows, err := s.Store.ListJoinRequests(c, f)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	var next *string
-	if len(rows) == f.Limit {
-		rows = rows[:len(rows)-1]
-		cursor := encodeCursor(rows[len(rows)-1].ID)
-		next = &cursor
-	}
-	data := make([]joinRequestJSON, 0, len(rows))
-	for _, jr := range rows {
-		data = append(data, toJoinRequestJSON(jr))
-	}
-	c.JSON(http.StatusOK, gin.H{"data": data, "next_cursor": next})
+	writePage(c, pg, rows, func(jr store.JoinRequest) string { return jr.ID }, toJoinRequestJSON)
 }
 
 func (s *Server) loadJoinRequest(c *gin.Context) (store.JoinRequest, error) {

@@ -385,7 +385,7 @@ func rowError(row int, err error) importError {
 }
 
 func (s *Server) listPeople(c *gin.Context) {
-	f := store.PeopleFilter{Limit: defaultPageSize, OrganizationID: c.Query("organization_id"), Query: c.Query("q")}
+	f := store.PeopleFilter{OrganizationID: c.Query("organization_id"), Query: c.Query("q")}
 	if f.OrganizationID != "" && !store.ValidID(f.OrganizationID) {
 		writeError(c, invalidField("organization_id", "is not an organization ID"))
 		return
@@ -401,39 +401,18 @@ func (s *Server) listPeople(c *gin.Context) {
 		writeError(c, invalidField("q", "must be at most 200 characters"))
 		return
 	}
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > maxPageSize {
-			writeError(c, invalidField("limit", "must be a number from 1 to %d", maxPageSize))
-			return
-		}
-		f.Limit = n
+	pg, err := pageRequest(c)
+	if err != nil {
+		writeError(c, err)
+		return
 	}
-	if raw := c.Query("cursor"); raw != "" {
-		after, err := decodeCursor(raw)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		f.AfterUserID = after
-	}
-	f.Limit++
+	f.Limit, f.AfterUserID = pg.Limit+1, pg.After
 	rows, err := s.Store.ListPeople(c, f)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	var next *string
-	if len(rows) == f.Limit {
-		rows = rows[:len(rows)-1]
-		cursor := encodeCursor(rows[len(rows)-1].UserID)
-		next = &cursor
-	}
-	data := make([]personJSON, 0, len(rows))
-	for _, p := range rows {
-		data = append(data, toPersonJSON(p))
-	}
-	c.JSON(http.StatusOK, gin.H{"data": data, "next_cursor": next})
+	writePage(c, pg, rows, func(p store.Person) string { return p.UserID }, toPersonJSON)
 }
 
 type peopleFilterJSON struct {

@@ -29,5 +29,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newAPICommand(), newWorkerCommand(), newMigrateCommand(), newAPIKeyCommand(), newDevCommand())
+	root.AddCommand(newUsersCommand())
 	return root
 }
