@@ -53,3 +53,13 @@ compose-check: ## Validate docker-compose.yml
 
 fmt: ## Format all Go code (gofmt -s)
 	gofmt -s -w $$(git ls-files --cached --others --exclude-standard '*.go')
+
+# bench runs the whole stack in one process (in-process Temporal, a fresh MariaDB
+# database, the Mailgun test server, the worker with no send cap, the API) and writes
+# the "## Bulk invitations" section of BENCHMARKS.md. Pass other sizes with e.g.
+# `make bench BENCH_FLAGS="-people 2000 -single 200"`; it takes minutes at the defaults.
+BENCH_FLAGS ?=
+.PHONY: bench
+bench: ## Benchmark bulk (CSV import) vs single invitations; updates BENCHMARKS.md
+	@if [[ -z "$${USHER_TEST_MYSQL_DSN:-}" ]]; then scripts/ensure-mariadb.sh; fi
+	$(GO) run ./cmd/usher-bench $(BENCH_FLAGS) -write BENCHMARKS.md

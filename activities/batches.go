@@ -10,6 +10,8 @@ import (
 	"github.com/usherhq/usher/workflows"
 )
 
+const alreadyMember = "already a member of the organization"
+
 // FinishBatch marks a batch as through with everyone.
 func (a *Activities) FinishBatch(ctx context.Context, batchID string) error {
 	return a.Store.FinishBatch(ctx, batchID)
@@ -39,6 +41,10 @@ func (a *Activities) InviteBatchItems(ctx context.Context, r workflows.InviteBat
 		}
 		if err := a.Store.FinishBatchItem(ctx, r.BatchID, item.Seq, invitationID, reason); err != nil {
 			return err
+		}
+		if reason == alreadyMember {
+			// Not a failure of theirs: the file keeps showing them as they are.
+			continue
 		}
 		if err := a.Store.RecordInvitationAttempt(ctx, item.OrganizationID, item.UserID, invitationID, reason); err != nil {
 			return err
@@ -84,7 +90,7 @@ func (a *Activities) inviteOne(ctx context.Context, batch store.Batch, item stor
 		open, _ := de.Details["invitation_id"].(string)
 		return a.resendOpen(ctx, open, batch.ID+"/"+item.UserID, batch.Channel, person.Phone)
 	case errors.As(err, &de) && de.Code == domain.CodeAlreadyMember:
-		return nil, "already a member of the organization", nil
+		return nil, alreadyMember, nil
 	case errors.As(err, &de):
 		return nil, de.Message, nil
 	default:

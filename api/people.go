@@ -209,6 +209,8 @@ func (s *Server) startBatch(ctx context.Context, settings inviteSettings, target
 // ignored) of up to 100,000 rows. Each row is checked on its own; bad rows are reported
 // with their row number (the header is row 1) and do not stop the good ones.
 func (s *Server) importPeople(c *gin.Context) {
+	// Before anything reads the body, form fields included.
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxImportBytes)
 	organizationID := c.Query("organization_id")
 	if organizationID == "" {
 		organizationID = c.PostForm("organization_id")
@@ -258,7 +260,6 @@ func (s *Server) importPeople(c *gin.Context) {
 
 // csvBody is the CSV of an import: the request body (text/csv) or the "file" part of a form.
 func csvBody(c *gin.Context) (io.Reader, error) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxImportBytes)
 	ct := c.ContentType()
 	switch {
 	case ct == "multipart/form-data":
@@ -431,6 +432,7 @@ type invitePeopleRequest struct {
 // invitePeople invites people on an organization's file, chosen by ID or by a filter, as one
 // batch; people already invited get a resend.
 func (s *Server) invitePeople(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBulkBytes)
 	var req invitePeopleRequest
 	if err := decodeJSON(c, &req); err != nil {
 		writeError(c, err)
@@ -475,7 +477,11 @@ func (s *Server) invitePeople(c *gin.Context) {
 		return
 	}
 	if len(people) == 0 {
-		writeError(c, invalidField("user_ids", "nobody on the organization's file matches"))
+		writeError(c, domain.Errorf(domain.CodeInvalidRequest, "nobody on the organization's file matches"))
+		return
+	}
+	if len(people) > maxImportRows {
+		writeError(c, domain.Errorf(domain.CodeInvalidRequest, "more than %d people match; narrow the filter", maxImportRows))
 		return
 	}
 	targets := make([]store.BatchTarget, len(people))

@@ -157,7 +157,7 @@ func (s *Server) ready(c *gin.Context) {
 }
 
 // largeBodies are the routes that set a larger limit of their own.
-var largeBodies = map[string]bool{"/v1/users/import": true, "/v1/invitations/bulk": true}
+var largeBodies = map[string]bool{"/v1/users/import": true, "/v1/invitations/bulk": true, "/v1/users/invite": true}
 
 func limitBody(c *gin.Context) {
 	if c.Request.Body != nil && !largeBodies[c.FullPath()] {

@@ -114,6 +114,10 @@ func run(ctx context.Context, opts options) error {
 	res.peakRSS = peakRSS()
 	res.mailBytes = s.mailBytes()
 	res.machine = describeMachine()
+	var version string
+	if err := s.db.GetContext(ctx, &version, "SELECT VERSION()"); err == nil {
+		res.machine.mariadb = version + " " + res.machine.mariadb
+	}
 
 	fmt.Print(res.table())
 	if opts.detail {

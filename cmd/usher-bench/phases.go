@@ -25,12 +25,16 @@ import (
 
 // usage is what a phase cost.
 type usage struct {
-	CPU        time.Duration // this process (Temporal server, worker, API, mail server), user+sys
-	DBCPU      time.Duration // the MariaDB server, when it runs on this machine
-	HaveDBCPU  bool
-	Wall       time.Duration
-	Activities []activityStat
-	SQL        sqlSnapshot
+	CPU       time.Duration // this process (Temporal server, worker, API, mail server), user+sys
+	DBCPU     time.Duration // the MariaDB server, when it runs on this machine
+	HaveDBCPU bool
+	// CPUPressure is the share of the time some task of the machine waited for a CPU
+	// (/proc/pressure/cpu "some"): how noisy the machine was; -1 if unknown.
+	CPUPressure float64
+	InnoDB      innodbCounters // server-wide, so other users of the server count too
+	Wall        time.Duration
+	Activities  []activityStat
+	SQL         sqlSnapshot
 }
 
 type singleResult struct {
@@ -73,12 +77,18 @@ func (s *stack) phase(opts options, name string) (func() usage, error) {
 	s.acts.reset()
 	cpu0 := processCPU()
 	db0, dbOK0 := mariadbCPU()
+	psi0, psiOK0 := cpuPressureStall()
+	inno0 := s.innodb()
 	start := time.Now()
 	return func() usage {
-		u := usage{Wall: time.Since(start), CPU: processCPU() - cpu0}
+		u := usage{Wall: time.Since(start), CPU: processCPU() - cpu0, CPUPressure: -1}
 		if db1, dbOK1 := mariadbCPU(); dbOK0 && dbOK1 && db1 >= db0 {
 			u.DBCPU, u.HaveDBCPU = db1-db0, true
 		}
+		if psi1, psiOK1 := cpuPressureStall(); psiOK0 && psiOK1 {
+			u.CPUPressure = (psi1 - psi0).Seconds() / u.Wall.Seconds()
+		}
+		u.InnoDB = s.innodb().minus(inno0)
 		u.Activities = s.acts.snapshot()
 		u.SQL = s.sql.snapshot()
 		if profile != nil {
@@ -87,6 +97,47 @@ func (s *stack) phase(opts options, name string) (func() usage, error) {
 		}
 		return u
 	}, nil
+}
+
+// innodbCounters are InnoDB's lock counters (SHOW GLOBAL STATUS).
+type innodbCounters struct {
+	RowLockWaits int64
+	RowLockTime  time.Duration
+	Deadlocks    int64
+	ok           bool
+}
+
+func (s *stack) innodb() innodbCounters {
+	rows, err := s.db.Query(`SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_row_lock_waits', 'Innodb_row_lock_time', 'Innodb_deadlocks')`)
+	if err != nil {
+		return innodbCounters{}
+	}
+	defer rows.Close()
+	c := innodbCounters{ok: true}
+	for rows.Next() {
+		var name string
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			return innodbCounters{}
+		}
+		switch name {
+		case "Innodb_row_lock_waits":
+			c.RowLockWaits = v
+		case "Innodb_row_lock_time":
+			c.RowLockTime = time.Duration(v) * time.Millisecond
+		case "Innodb_deadlocks":
+			c.Deadlocks = v
+		}
+	}
+	return c
+}
+
+func (c innodbCounters) minus(o innodbCounters) innodbCounters {
+	if !c.ok || !o.ok {
+		return innodbCounters{}
+	}
+	return innodbCounters{RowLockWaits: c.RowLockWaits - o.RowLockWaits, RowLockTime: c.RowLockTime - o.RowLockTime,
+		Deadlocks: c.Deadlocks - o.Deadlocks, ok: true}
 }
 
 func (s *stack) createOrganization(ctx context.Context, name string) (string, error) {

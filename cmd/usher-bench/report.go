@@ -73,7 +73,8 @@ func (r results) table() string {
 	}
 	row("History of the batch workflow's last run", fmt.Sprintf("%d events%s", r.batchLastRun, runs))
 	row("Peak RSS of the process (Temporal server, worker, API, mail server)", fmt.Sprintf("%s MiB (the mail server keeps %s MiB of bodies)", thousands(int(r.peakRSS>>20)), thousands(int(r.mailBytes>>20))))
-	row("CPU busy, cores of "+strconv.Itoa(r.machine.cpus)+": this process / MariaDB (single, bulk)", fmt.Sprintf("%s, %s", cores(sg.usage), cores(bk.usage)))
+	row("CPU busy, cores of "+strconv.Itoa(r.machine.cpus)+": this process / MariaDB (single; bulk)", fmt.Sprintf("%s; %s", cores(sg.usage), cores(bk.usage)))
+	row("Machine noise: share of time tasks waited for a CPU, /proc/pressure/cpu (single; bulk)", fmt.Sprintf("%s; %s", percent(sg.CPUPressure), percent(bk.CPUPressure)))
 	row("Whole run (start-up, warm-up, both phases)", fmt.Sprintf("%s (start-up %s)", r.wall.Round(time.Second), seconds(r.setup)))
 	return b.String()
 }
@@ -126,6 +127,13 @@ func (r results) detail() string {
 		q := p.u.SQL
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.1f per %s | %s |\n", p.name, thousands(q.Statements), thousands(q.Prepared),
 			thousands(q.Transactions), thousands(q.RoundTrips), float64(q.RoundTrips)/float64(max(p.per, 1)), p.unit, seconds(q.Time))
+	}
+	b.WriteString("\nInnoDB row locks (SHOW GLOBAL STATUS; server-wide, so other users of the server count too):\n\n")
+	b.WriteString("| phase | row lock waits | time waiting for row locks | deadlocks |\n|---|---:|---:|---:|\n")
+	for _, p := range phases {
+		if i := p.u.InnoDB; i.ok {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", p.name, thousands(int(i.RowLockWaits)), seconds(i.RowLockTime), thousands(int(i.Deadlocks)))
+		}
 	}
 	for _, p := range phases {
 		fmt.Fprintf(&b, "\nThe %s phase's costliest statements:\n\n", p.name)
@@ -337,6 +345,27 @@ func mariadbCPU() (time.Duration, bool) {
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
+// cpuPressureStall is the machine's total time with some task waiting for a CPU
+// (/proc/pressure/cpu, "some" line).
+func cpuPressureStall() (time.Duration, bool) {
+	raw, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if !strings.HasPrefix(line, "some ") {
+			continue
+		}
+		for field := range strings.FieldsSeq(line) {
+			if v, ok := strings.CutPrefix(field, "total="); ok {
+				us, err := strconv.ParseInt(v, 10, 64)
+				return time.Duration(us) * time.Microsecond, err == nil
+			}
+		}
+	}
+	return 0, false
+}
+
 // peakRSS is the process's peak resident set (VmHWM), in bytes.
 func peakRSS() int64 {
 	raw, err := os.ReadFile("/proc/self/status")
@@ -350,6 +379,13 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+func percent(f float64) string {
+	if f < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.0f %%", 100*f)
 }
 
 func thousands(n int) string {

@@ -80,11 +80,12 @@ func startStack(ctx context.Context, opts options) (_ *stack, err error) {
 	}
 	s.store = store.New(s.db, nil)
 
-	level := slog.LevelError
+	// The SDK logs every failed activity attempt at error level (deadlocks retried, for
+	// one); the activity table counts them instead. -v shows them.
+	quiet := slog.New(slog.DiscardHandler)
 	if opts.verbose {
-		level = slog.LevelWarn
+		quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if s.client, err = client.DialContext(ctx, client.Options{
 		HostPort: s.temporal.FrontendAddress(), Namespace: s.temporal.Namespace(),
 		Logger: sdklog.NewStructuredLogger(quiet),

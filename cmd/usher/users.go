@@ -302,7 +302,7 @@ func unwrapURLError(err error) error {
 }
 
 func printImportSummary(w io.Writer, name, organization string, r apiclient.ImportResult) {
-	fmt.Fprintf(w, "Imported %s into organization %s\n", name, organization)
+	fmt.Fprintf(w, "Import of %s into organization %s:\n", name, organization)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  rows:\t%d\n", r.Rows)
 	fmt.Fprintf(tw, "  imported:\t%d\n", r.Imported)
@@ -320,10 +320,12 @@ func printImportSummary(w io.Writer, name, organization string, r apiclient.Impo
 		if e.Row > 0 {
 			row = fmt.Sprint(e.Row)
 		}
+		reason := e.Reason
 		if e.Field != "" {
 			field = oneLine(e.Field)
+			reason = strings.TrimPrefix(reason, e.Field+": ") // the server's messages may name the field again
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", row, field, oneLine(e.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", row, field, oneLine(reason))
 	}
 	_ = tw.Flush()
 	if more := len(r.Errors) - maxBadRowsShown; more > 0 {

@@ -131,6 +131,10 @@ func (f *fakeUsher) importPeople(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		out.Rows++
+		if err != nil {
+			out.Errors = append(out.Errors, rowError{Row: row, Reason: "not a valid CSV row"})
+			continue
+		}
 		email := strings.ToLower(get(rec, "email"))
 		at := strings.Index(email, "@")
 		switch {

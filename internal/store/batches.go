@@ -131,6 +131,8 @@ func (s *Store) GetBatchProgress(ctx context.Context, id string) (BatchProgress,
 			WHEN b.state = 'pending' OR i.id IS NULL THEN 'queued'
 			WHEN i.status = 'failed' OR i.delivery_status = 'failed' THEN 'failed'
 			WHEN i.status = 'accepted' OR i.delivery_status IN ('sent', 'delivered') THEN 'sent'
+			-- Revoked or expired before anything went out: never to be sent.
+			WHEN i.status IN ('revoked', 'expired') THEN 'failed'
 			ELSE 'queued' END AS outcome
 			FROM batch_items b LEFT JOIN invitations i ON i.id = b.invitation_id WHERE b.batch_id = ?) o`, id)
 	return p, err
