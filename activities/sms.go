@@ -14,14 +14,14 @@ import (
 	"github.com/usherhq/usher/workflows"
 )
 
-// smsInvitationText is the invitation SMS per language, before its link. Kept short: one
-// SMS segment with the link.
-var smsInvitationText = map[string]string{
-	"en": "%s invited you to join %s. Accept: ",
-	"ru": "%s приглашает вас в %s. Принять: ",
-	"de": "%s lädt Sie zu %s ein. Annehmen: ",
-	"fr": "%s vous invite à rejoindre %s. Accepter : ",
-	"es": "%s le invita a unirse a %s. Aceptar: ",
+// smsInvitationText is the invitation SMS per language, before its link: with an inviter's
+// name, and without. Kept short: one SMS segment with the link.
+var smsInvitationText = map[string][2]string{
+	"en": {"%s invited you to join %s. Accept: ", "You're invited to join %s. Accept: "},
+	"ru": {"%s приглашает вас в %s. Принять: ", "Вас приглашают в %s. Принять: "},
+	"de": {"%s lädt Sie zu %s ein. Annehmen: ", "Sie sind zu %s eingeladen. Annehmen: "},
+	"fr": {"%s vous invite à rejoindre %s. Accepter : ", "Vous êtes invité·e à rejoindre %s. Accepter : "},
+	"es": {"%s le invita a unirse a %s. Aceptar: ", "Le invitan a unirse a %s. Aceptar: "},
 }
 
 // sendInvitationSMS is SendInvitationEmail for an invitation by SMS: the same recording
@@ -37,17 +37,17 @@ func (a *Activities) sendInvitationSMS(ctx context.Context, r workflows.Delivery
 	if err != nil {
 		return forWorkflow(err)
 	}
-	inviter := ic.InviterName
-	if inviter == "" {
-		inviter = ic.OrganizationName
-	}
 	lang, _, _ := strings.Cut(inv.Locale, "-")
-	format, ok := smsInvitationText[lang]
+	formats, ok := smsInvitationText[lang]
 	if !ok {
-		format = smsInvitationText[domain.DefaultLocale]
+		formats = smsInvitationText[domain.DefaultLocale]
+	}
+	text := fmt.Sprintf(formats[1], clip(ic.OrganizationName, 40))
+	if ic.InviterName != "" {
+		text = fmt.Sprintf(formats[0], clip(ic.InviterName, 40), clip(ic.OrganizationName, 40))
 	}
 	// Everything before the token: how a lost send is recognised at the provider.
-	prefix := fmt.Sprintf(format, clip(inviter, 40), clip(ic.OrganizationName, 40)) + strings.TrimRight(a.PublicURL, "/") + "/i/"
+	prefix := text + strings.TrimRight(a.PublicURL, "/") + "/i/"
 	probe := sms.Message{DeliveryID: r.DeliveryKey, To: *inv.Phone, Body: prefix}
 
 	d, found, err := a.Store.GetDelivery(ctx, r.DeliveryKey)
