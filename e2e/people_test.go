@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/usherhq/usher/api"
 	"github.com/usherhq/usher/internal/store"
+	"github.com/usherhq/usher/internal/twiliosrv"
 	"github.com/usherhq/usher/worker"
 )
 
@@ -317,4 +319,29 @@ func TestReconcilerStartsOrphanedBatches(t *testing.T) {
 	}
 	waitForBatch(t, b.ID, time.Minute)
 	waitForMail(t, email, "invitation", 1)
+}
+
+// A text that Twilio accepted but whose answer was lost is not sent again on retry, and
+// its link is the one that works.
+func TestLostSMSResultIsNotSentTwice(t *testing.T) {
+	org := createOrganization(t, "Lossy SMS Org", nil)
+	number := "+14155552671"
+	var attempts int32
+	env.phone.SetFault(func(m twiliosrv.Message) *twiliosrv.Fault {
+		if m.To == number && atomic.AddInt32(&attempts, 1) == 1 {
+			return &twiliosrv.Fault{AcceptThenFail: true, Status: http.StatusBadGateway}
+		}
+		return nil
+	})
+	t.Cleanup(func() { env.phone.SetFault(nil) })
+	created := call(t, "POST", "/v1/users", map[string]any{"email": uniqueEmail(t, "lossysms"), "name": "L", "phone": number,
+		"organization_id": org, "send_invitation": true, "channel": "sms"})
+	expect(t, created, http.StatusCreated, "")
+	waitForBatch(t, created.str("batch_id"), time.Minute)
+	msgs := env.phone.MessagesTo(number)
+	if len(msgs) != 1 {
+		t.Fatalf("%d texts for one invitation", len(msgs))
+	}
+	token := msgs[0].Body[strings.LastIndex(msgs[0].Body, "/i/")+3:]
+	expect(t, call(t, "POST", "/v1/public/invitations/lookup", map[string]any{"token": token}, withoutKey), http.StatusOK, "")
 }
