@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -188,6 +189,10 @@ func loadTemplates(dir string) (map[string]*template.Template, error) {
 	if dir != "" {
 		pagesDir := filepath.Join(dir, "pages")
 		entries, err := os.ReadDir(pagesDir)
+		if errors.Is(err, fs.ErrNotExist) {
+			// USHER_TEMPLATES_DIR may hold e-mail overrides only.
+			entries, err = nil, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("templates directory: %w", err)
 		}

@@ -245,3 +245,14 @@ func TestStaticFilesAreCacheable(t *testing.T) {
 		t.Fatalf("%d %v", res.StatusCode, res.Header)
 	}
 }
+
+// USHER_TEMPLATES_DIR may hold only e-mail overrides: no pages/ directory is fine.
+func TestTemplatesDirWithoutPagesIsFine(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "en"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Server{TemplatesDir: dir}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

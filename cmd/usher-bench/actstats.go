@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 )
 
@@ -21,6 +22,15 @@ type activityStats struct {
 
 	mu     sync.Mutex
 	byType map[string]*activityStat
+	starts callStat // workflow starts through the client (API and batch activity)
+}
+
+// callStat times calls to the Temporal server.
+type callStat struct {
+	Count  int
+	Failed int
+	Total  time.Duration
+	Max    time.Duration
 }
 
 type activityStat struct {
@@ -39,7 +49,14 @@ func newActivityStats() *activityStats { return &activityStats{byType: map[strin
 func (s *activityStats) reset() {
 	s.mu.Lock()
 	s.byType = map[string]*activityStat{}
+	s.starts = callStat{}
 	s.mu.Unlock()
+}
+
+func (s *activityStats) workflowStarts() callStat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.starts
 }
 
 func (s *activityStats) snapshot() []activityStat {
@@ -90,4 +107,30 @@ func (t *timedActivity) ExecuteActivity(ctx context.Context, in *interceptor.Exe
 	}
 	t.stats.mu.Unlock()
 	return res, err
+}
+
+func (s *activityStats) InterceptClient(next interceptor.ClientOutboundInterceptor) interceptor.ClientOutboundInterceptor {
+	out := &timedClient{stats: s}
+	out.Next = next
+	return out
+}
+
+type timedClient struct {
+	interceptor.ClientOutboundInterceptorBase
+	stats *activityStats
+}
+
+func (c *timedClient) ExecuteWorkflow(ctx context.Context, in *interceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
+	start := time.Now()
+	run, err := c.Next.ExecuteWorkflow(ctx, in)
+	took := time.Since(start)
+	c.stats.mu.Lock()
+	c.stats.starts.Count++
+	if err != nil {
+		c.stats.starts.Failed++
+	}
+	c.stats.starts.Total += took
+	c.stats.starts.Max = max(c.stats.starts.Max, took)
+	c.stats.mu.Unlock()
+	return run, err
 }

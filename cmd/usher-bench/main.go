@@ -50,7 +50,7 @@ func main() {
 	flag.BoolVar(&opts.detail, "detail", false, "also print where the time goes: activities and SQL statements of each phase")
 	flag.BoolVar(&opts.verbose, "v", false, "show warnings of the Temporal server, the SDK and the API")
 	flag.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of each phase to PREFIX-single.pprof and PREFIX-bulk.pprof")
-	flag.DurationVar(&opts.timeout, "timeout", time.Hour, "give up after this long")
+	flag.DurationVar(&opts.timeout, "timeout", 3*time.Hour, "give up after this long")
 	flag.Parse()
 	if flag.NArg() > 0 || opts.people < 1 || opts.people > 100_000 || opts.single < 1 || opts.concurrency < 1 || opts.warmup < 0 {
 		fmt.Fprintln(os.Stderr, "usage: usher-bench [-people 1..100000] [-single N] [-concurrency N] [-write BENCHMARKS.md]")

@@ -34,6 +34,7 @@ type usage struct {
 	InnoDB      innodbCounters // server-wide, so other users of the server count too
 	Wall        time.Duration
 	Activities  []activityStat
+	Starts      callStat // workflow starts (ExecuteWorkflow) through the client
 	SQL         sqlSnapshot
 }
 
@@ -90,6 +91,7 @@ func (s *stack) phase(opts options, name string) (func() usage, error) {
 		}
 		u.InnoDB = s.innodb().minus(inno0)
 		u.Activities = s.acts.snapshot()
+		u.Starts = s.acts.workflowStarts()
 		u.SQL = s.sql.snapshot()
 		if profile != nil {
 			pprof.StopCPUProfile()

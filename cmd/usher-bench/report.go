@@ -52,7 +52,7 @@ func (r results) table() string {
 	bk, sg := r.bulk, r.single
 	row("Bulk: people in the CSV (`POST /v1/users/import?send_invitation=true`)", fmt.Sprintf("%s (%d KiB)", thousands(bk.People), bk.CSVBytes>>10))
 	row("Bulk: the import answered (rows checked, people stored, batch stored and started)", fmt.Sprintf("%s (%s rows/s)", seconds(bk.Import), thousands(int(rate(bk.People, bk.Import)))))
-	row("Bulk: batch finished (every invitation created and its workflow started)", fmt.Sprintf("%s (%s sent by then)", seconds(bk.Started), thousands(bk.SentAtDone)))
+	row("Bulk: batch finished (every invitation created and its workflow started)", fmt.Sprintf("%s (%.1f people/s; %s sent by then)", seconds(bk.Started), rate(bk.People, bk.Started), thousands(bk.SentAtDone)))
 	row("Bulk: every e-mail in the mail server", seconds(bk.Mailed))
 	row("Bulk: the batch reports `sent` = total", seconds(bk.Sent))
 	row("**Bulk: people/s** (request → all sent)", fmt.Sprintf("**%.1f**", r.bulkRate()))
@@ -70,9 +70,12 @@ func (r results) table() string {
 			parts[i] = strconv.Itoa(n)
 		}
 		runs = fmt.Sprintf(" (%d runs: %s)", len(r.batchRuns), strings.Join(parts, ", "))
+		if len(r.batchRuns) == 1 {
+			runs = " (1 run)"
+		}
 	}
 	row("History of the batch workflow's last run", fmt.Sprintf("%d events%s", r.batchLastRun, runs))
-	row("Peak RSS of the process (Temporal server, worker, API, mail server)", fmt.Sprintf("%s MiB (the mail server keeps %s MiB of bodies)", thousands(int(r.peakRSS>>20)), thousands(int(r.mailBytes>>20))))
+	row("Peak RSS of the process (Temporal server, worker, API, mail server)", fmt.Sprintf("%s MiB (of which the mail server's bodies: %s)", thousands(int(r.peakRSS>>20)), size(r.mailBytes)))
 	row("CPU busy, cores of "+strconv.Itoa(r.machine.cpus)+": this process / MariaDB (single; bulk)", fmt.Sprintf("%s; %s", cores(sg.usage), cores(bk.usage)))
 	row("Machine noise: share of time tasks waited for a CPU, /proc/pressure/cpu (single; bulk)", fmt.Sprintf("%s; %s", percent(sg.CPUPressure), percent(bk.CPUPressure)))
 	row("Whole run (start-up, warm-up, both phases)", fmt.Sprintf("%s (start-up %s)", r.wall.Round(time.Second), seconds(r.setup)))
@@ -121,6 +124,13 @@ func (r results) detail() string {
 		}
 	}
 
+	b.WriteString("\nWorkflow starts through the Temporal client (`ExecuteWorkflow`: the API for single invitations, the batch activity for each person):\n\n")
+	b.WriteString("| phase | starts | mean | max | sum |\n|---|---:|---:|---:|---:|\n")
+	for _, p := range phases {
+		st := p.u.Starts
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", p.name, thousands(st.Count), millis(st.Total/time.Duration(max(st.Count, 1))), millis(st.Max), seconds(st.Total))
+	}
+
 	b.WriteString("\nSQL (every statement of the process, API and worker; round trips count a prepare, a BEGIN and a COMMIT as one each):\n\n")
 	b.WriteString("| phase | statements | prepared | transactions | round trips | round trips per item | time waiting on MySQL (summed over connections) |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range phases {
@@ -162,6 +172,9 @@ func (r results) markdown() string {
 	b.WriteString("<!-- Written by `make bench` (go run ./cmd/usher-bench -write BENCHMARKS.md); edits here are replaced on the next run. -->\n\n")
 	fmt.Fprintf(&b, "`go run ./cmd/usher-bench -people %d -single %d -concurrency %d`, %s.\n\n", r.opts.people, r.opts.single, r.opts.concurrency, r.machine.date)
 	fmt.Fprintf(&b, "- Machine: %s; %d CPUs%s; %s.\n", r.machine.goVersion, r.machine.cpus, r.machine.cpuModel, r.machine.kernel)
+	if r.machine.commit != "" {
+		fmt.Fprintf(&b, "- Usher at %s.\n", r.machine.commit)
+	}
 	fmt.Fprintf(&b, "- One process: the Temporal server in-process (devtemporal, in-memory SQLite, namespace `%s`), "+
 		"the worker started with `worker.Options{}` (no `SendsPerSecond` cap, so the provider's rate limit does not dominate), "+
 		"the API behind httptest, the Mailgun test server answering at once; MariaDB %s (a fresh database, dropped afterwards).\n", namespace, r.machine.mariadb)
@@ -246,8 +259,8 @@ func replaceSection(doc, section string) string {
 }
 
 type machine struct {
-	goVersion, kernel, cpuModel, date, mariadb string
-	cpus                                       int
+	goVersion, kernel, cpuModel, date, mariadb, commit string
+	cpus                                               int
 }
 
 func describeMachine() machine {
@@ -264,6 +277,12 @@ func describeMachine() machine {
 		m.kernel = strings.TrimSpace(string(out))
 	} else {
 		m.kernel = runtime.GOOS
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.commit = "commit " + strings.TrimSpace(string(out))
+		if dirty, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(dirty)) > 0 {
+			m.commit += " with uncommitted changes"
+		}
 	}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		sc := bufio.NewScanner(f)
@@ -285,6 +304,9 @@ func serverAddr() string {
 	}
 	if i := strings.LastIndex(dsn, "/"); i >= 0 {
 		dsn = dsn[:i]
+	}
+	if inner, ok := strings.CutPrefix(dsn, "tcp("); ok {
+		dsn = strings.TrimSuffix(inner, ")")
 	}
 	return dsn
 }
@@ -379,6 +401,13 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+func size(n int64) string {
+	if n >= 10<<20 {
+		return thousands(int(n>>20)) + " MiB"
+	}
+	return thousands(int(n>>10)) + " KiB"
 }
 
 func percent(f float64) string {

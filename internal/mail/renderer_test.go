@@ -259,3 +259,17 @@ func TestOverrideThroughSymlinks(t *testing.T) {
 		t.Errorf("subject = %q", got.Subject)
 	}
 }
+
+// USHER_TEMPLATES_DIR is shared with the hosted pages, whose overrides live in pages/.
+func TestRendererIgnoresThePagesDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "pages"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pages", "invite.html.tmpl"), []byte("{{define \"x\"}}{{end}}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewRenderer(dir); err != nil {
+		t.Fatalf("a pages/ directory broke the e-mail renderer: %v", err)
+	}
+}

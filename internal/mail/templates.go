@@ -162,6 +162,10 @@ func collectFiles(fsys fs.FS, label func(dir, file string) string) (map[string]m
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", label(name, ""), err)
 		}
+		if name == "pages" {
+			// The hosted pages' overrides share USHER_TEMPLATES_DIR; they are not e-mails.
+			continue
+		}
 		if !info.IsDir() {
 			if strings.HasSuffix(name, ".tmpl") {
 				return nil, fmt.Errorf("%s: templates go in a locale directory, such as en/%s", label(name, ""), name)
