@@ -603,7 +603,7 @@ func TestBrowserJoinJourney(t *testing.T) {
 	if status := member.clickLabelled("Approve"); status != http.StatusOK {
 		t.Fatalf("approving: status %d", status)
 	}
-	member.has("Request approved", visitorName+" will get an invitation to join Acme Rockets as an administrator.")
+	member.has("Request approved", visitorName+" is now a member of Acme Rockets as an administrator")
 	member.checkLooks("en")
 	member.shot("journey-7-approved")
 

@@ -536,7 +536,7 @@ func TestPagesJoinJourney(t *testing.T) {
 	expectPage(t, bad, http.StatusBadRequest)
 	approved := member.submit(bad, decideLink, url.Values{"decision": {"approve"}, "role": {"admin"}})
 	expectPage(t, approved, http.StatusOK)
-	approved.has(t, "Request approved", "Vic Visitor will get an invitation to join Pages Guild as an administrator.")
+	approved.has(t, "Request approved", "Vic Visitor is now a member of Pages Guild as an administrator")
 	again := member.submit(decide, decideLink, url.Values{"decision": {"reject"}, "role": {"member"}})
 	expectPage(t, again, http.StatusOK)
 	again.has(t, "This request was already answered", "was approved")
