@@ -95,7 +95,7 @@ type importOptions struct {
 func usersImportCommand(env *cliEnv) *cobra.Command {
 	var o importOptions
 	cmd := &cobra.Command{
-		Use:   "import FILE.csv --organization ORG_ID [--send-invitations [--channel email|sms] [--expires-in 72h]] [--json]",
+		Use:   "import FILE.csv --organization ORG_ID [flags]",
 		Short: "Import people from a CSV file onto an organization's file, and invite them",
 		Long: `Import people from a CSV file onto an organization's file through Usher's API
 (POST /v1/users/import), and with --send-invitations invite them all in one batch, showing
