@@ -116,8 +116,11 @@ func (s *Store) FinishDelivery(ctx context.Context, key, providerID string) erro
 			domain.DeliverySent, providerID, now, key); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE invitations SET delivery_status = ?, delivery_last_error = NULL, updated_at = ?
-			WHERE current_delivery_key = ? AND status = ?`, domain.DeliverySent, now, key, domain.StatusPending)
+		// Found by primary key through the delivery: a match on current_delivery_key alone
+		// would scan (and lock) the whole table.
+		_, err := tx.ExecContext(ctx, `UPDATE invitations i JOIN email_deliveries d ON d.invitation_id = i.id
+			SET i.delivery_status = ?, i.delivery_last_error = NULL, i.updated_at = ?
+			WHERE d.delivery_key = ? AND i.current_delivery_key = d.delivery_key AND i.status = ?`, domain.DeliverySent, now, key, domain.StatusPending)
 		return err
 	})
 }
@@ -136,8 +139,9 @@ func (s *Store) RecordDeliveryError(ctx context.Context, key, reason string, per
 			status, reason, now, key); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE invitations SET delivery_status = ?, delivery_last_error = ?, updated_at = ?
-			WHERE current_delivery_key = ?`, status, reason, now, key)
+		_, err := tx.ExecContext(ctx, `UPDATE invitations i JOIN email_deliveries d ON d.invitation_id = i.id
+			SET i.delivery_status = ?, i.delivery_last_error = ?, i.updated_at = ?
+			WHERE d.delivery_key = ? AND i.current_delivery_key = d.delivery_key`, status, reason, now, key)
 		return err
 	})
 }
