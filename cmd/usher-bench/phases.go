@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -39,12 +38,12 @@ type usage struct {
 }
 
 type singleResult struct {
-	Count      int
-	Answered   time.Duration // first request → last answer
-	P50, P99   time.Duration // API answer times
-	Max        time.Duration
-	Mailed     time.Duration // first request → every e-mail in the mail server
-	Invitation string        // one invitation, for its history
+	Count       int
+	Answered    time.Duration // first request → last answer
+	P50, P99    time.Duration // API answer times
+	Max         time.Duration
+	Mailed      time.Duration // first request → every e-mail in the mail server
+	Invitations []string      // their IDs, in the order sent
 	usage
 }
 
@@ -257,7 +256,7 @@ func (s *stack) runSingle(ctx context.Context, opts options) (singleResult, erro
 	}
 	res.Mailed = w.at.Sub(start)
 	res.usage = end()
-	res.Invitation = answers.firstID
+	res.Invitations = answers.ids
 	lat := answers.latencies
 	slices.Sort(lat)
 	res.P50, res.P99, res.Max = percentile(lat, 0.50), percentile(lat, 0.99), lat[len(lat)-1]
@@ -267,17 +266,16 @@ func (s *stack) runSingle(ctx context.Context, opts options) (singleResult, erro
 
 type singleAnswers struct {
 	latencies []time.Duration
-	firstID   string
+	ids       []string
 }
 
 // sendSingles creates n invitations, concurrency at a time.
 func (s *stack) sendSingles(ctx context.Context, org, prefix string, n, concurrency int) (singleAnswers, error) {
-	out := singleAnswers{latencies: make([]time.Duration, n)}
+	out := singleAnswers{latencies: make([]time.Duration, n), ids: make([]string, n)}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	var firstOnce sync.Once
 	for range concurrency {
 		wg.Go(func() {
 			for i := range next {
@@ -292,13 +290,9 @@ func (s *stack) sendSingles(ctx context.Context, org, prefix string, n, concurre
 					cancel(err)
 					continue
 				}
-				if i == 0 {
-					firstOnce.Do(func() {
-						var inv struct{ ID string }
-						_ = json.Unmarshal(raw, &inv)
-						out.firstID = inv.ID
-					})
-				}
+				var inv struct{ ID string }
+				_ = json.Unmarshal(raw, &inv)
+				out.ids[i] = inv.ID
 			}
 		})
 	}
@@ -471,54 +465,62 @@ func (s *stack) runBulk(ctx context.Context, opts options) (bulkResult, error) {
 	return res, nil
 }
 
-// histories reads the history lengths: of one invitation workflow of each kind and of the
-// batch workflow's runs.
-func (s *stack) histories(ctx context.Context, res *results) (err error) {
-	if res.single.Invitation != "" {
-		if res.singleHistory, err = s.historyLength(ctx, workflows.InvitationWorkflowID(res.single.Invitation), ""); err != nil {
+// histories reads the workflow histories: the length of one invitation workflow of each
+// kind, the batch workflow's runs, and samples of invitation workflows of each phase.
+func (s *stack) histories(ctx context.Context, res *results) error {
+	length := func(workflowID string) (int, error) {
+		events, err := s.history(ctx, workflowID, "")
+		return len(events), err
+	}
+	var err error
+	if len(res.single.Invitations) > 0 {
+		if res.singleHistory, err = length(workflows.InvitationWorkflowID(res.single.Invitations[0])); err != nil {
 			return err
 		}
 	}
-	if res.bulkHistory, err = s.historyLength(ctx, workflows.InvitationWorkflowID(res.bulk.Invitation), ""); err != nil {
+	if res.bulkHistory, err = length(workflows.InvitationWorkflowID(res.bulk.Invitation)); err != nil {
 		return err
 	}
 	batchID := workflows.BatchWorkflowID(res.bulk.BatchID)
-	// The last run: the current one for the workflow ID.
-	if res.batchLastRun, err = s.historyLength(ctx, batchID, ""); err != nil {
+	// The last run is the current one of the workflow ID.
+	last, err := s.history(ctx, batchID, "")
+	if err != nil {
 		return err
 	}
-	// Every run, oldest first, through visibility; left out if it cannot answer.
-	runs, lerr := s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+	res.batchLastRun = len(last)
+	res.batch = readBatchTimeline([]timeline{readTimeline(last)})
+	// Every run, oldest first, through visibility; the last run alone if it cannot answer.
+	runs, err := s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace: namespace, PageSize: 1000, Query: fmt.Sprintf("WorkflowId = '%s'", batchID),
 	})
-	if lerr != nil {
-		logf("listing the batch workflow's runs: %v", lerr)
-		return nil
-	}
-	execs := runs.GetExecutions()
-	slices.SortFunc(execs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
-		return a.GetStartTime().AsTime().Compare(b.GetStartTime().AsTime())
-	})
-	for _, e := range execs {
-		n, err := s.historyLength(ctx, batchID, e.GetExecution().GetRunId())
-		if err != nil {
-			return err
+	if err != nil {
+		logf("listing the batch workflow's runs: %v", err)
+	} else {
+		execs := runs.GetExecutions()
+		slices.SortFunc(execs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
+			return a.GetStartTime().AsTime().Compare(b.GetStartTime().AsTime())
+		})
+		var timelines []timeline
+		for _, e := range execs {
+			events, err := s.history(ctx, batchID, e.GetExecution().GetRunId())
+			if err != nil {
+				return err
+			}
+			timelines = append(timelines, readTimeline(events))
 		}
-		res.batchRuns = append(res.batchRuns, n)
+		res.batch = readBatchTimeline(timelines)
 	}
-	return nil
-}
 
-func (s *stack) historyLength(ctx context.Context, workflowID, runID string) (int, error) {
-	it := s.client.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	n := 0
-	for it.HasNext() {
-		if _, err := it.Next(); err != nil {
-			return 0, fmt.Errorf("history of %s: %w", workflowID, err)
-		}
-		n++
+	const samples = 25
+	if res.singleSample, err = s.sampleInvitations(ctx, spread(res.single.Invitations, samples)); err != nil {
+		return err
 	}
-	return n, nil
+	var bulkIDs []string
+	if err := s.db.SelectContext(ctx, &bulkIDs, `SELECT invitation_id FROM batch_items WHERE batch_id = ? AND invitation_id IS NOT NULL ORDER BY seq`, res.bulk.BatchID); err != nil {
+		return err
+	}
+	res.bulkSample, err = s.sampleInvitations(ctx, spread(bulkIDs, samples))
+	return err
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {

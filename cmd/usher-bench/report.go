@@ -24,9 +24,10 @@ type results struct {
 	single singleResult
 	bulk   bulkResult
 
-	singleHistory, bulkHistory int   // events of one invitation workflow
-	batchLastRun               int   // events of the batch workflow's last run
-	batchRuns                  []int // events of every run, oldest first (if visibility answered)
+	singleHistory, bulkHistory int // events of one invitation workflow
+	batchLastRun               int // events of the batch workflow's last run
+	batch                      batchTimeline
+	singleSample, bulkSample   invitationSample
 
 	setup, wall time.Duration
 	peakRSS     int64 // bytes, VmHWM of this process
@@ -50,6 +51,7 @@ func (r results) table() string {
 	row := func(what, value string) { fmt.Fprintf(&b, "| %s | %s |\n", what, value) }
 	b.WriteString("| measure | result |\n|---|---:|\n")
 	bk, sg := r.bulk, r.single
+	row("Worker", r.opts.workerOptions()+": no send cap")
 	row("Bulk: people in the CSV (`POST /v1/users/import?send_invitation=true`)", fmt.Sprintf("%s (%d KiB)", thousands(bk.People), bk.CSVBytes>>10))
 	row("Bulk: the import answered (rows checked, people stored, batch stored and started)", fmt.Sprintf("%s (%s rows/s)", seconds(bk.Import), thousands(int(rate(bk.People, bk.Import)))))
 	row("Bulk: batch finished (every invitation created and its workflow started)", fmt.Sprintf("%s (%.1f people/s; %s sent by then)", seconds(bk.Started), rate(bk.People, bk.Started), thousands(bk.SentAtDone)))
@@ -64,15 +66,12 @@ func (r results) table() string {
 	row("**Ratio bulk people/s ÷ single invitations/s**", fmt.Sprintf("**%.2f**", r.ratio()))
 	row("History of one invitation workflow, e-mail sent (single / from the batch)", fmt.Sprintf("%d / %d events", r.singleHistory, r.bulkHistory))
 	runs := ""
-	if len(r.batchRuns) > 0 {
-		parts := make([]string, len(r.batchRuns))
-		for i, n := range r.batchRuns {
+	if len(r.batch.Runs) > 1 {
+		parts := make([]string, len(r.batch.Runs))
+		for i, n := range r.batch.Runs {
 			parts[i] = strconv.Itoa(n)
 		}
-		runs = fmt.Sprintf(" (%d runs: %s)", len(r.batchRuns), strings.Join(parts, ", "))
-		if len(r.batchRuns) == 1 {
-			runs = " (1 run)"
-		}
+		runs = fmt.Sprintf(" (%d runs: %s)", len(r.batch.Runs), strings.Join(parts, ", "))
 	}
 	row("History of the batch workflow's last run", fmt.Sprintf("%d events%s", r.batchLastRun, runs))
 	row("Peak RSS of the process (Temporal server, worker, API, mail server)", fmt.Sprintf("%s MiB (of which the mail server's bodies: %s)", thousands(int(r.peakRSS>>20)), size(r.mailBytes)))
@@ -124,6 +123,22 @@ func (r results) detail() string {
 		}
 	}
 
+	bt := r.batch
+	b.WriteString("\nThe batch workflow, from its histories (all runs):\n\n")
+	b.WriteString("| from the first run's start to the last run's end | some `InviteBatchItems` running | none running | between runs (continue-as-new) | workflow tasks: waited for the worker (sum / max) |\n|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| %s | %s | %s | %s | %s / %s over %d tasks |\n", seconds(bt.Span), seconds(bt.Busy), seconds(bt.Idle), seconds(bt.BetweenRuns),
+		seconds(bt.WorkflowTaskWait), seconds(bt.WorkflowTaskMax), bt.WorkflowTasks)
+
+	b.WriteString("\nInvitation workflows, mean over a sample of each phase, from their histories (workflow start → invitation e-mail sent):\n\n")
+	b.WriteString("| phase | sampled | start → sent | workflow tasks waiting for the worker | send activity waiting in its queue (retries included) | send activity running | events |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, p := range []struct {
+		name string
+		s    invitationSample
+	}{{"bulk", r.bulkSample}, {"single", r.singleSample}} {
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %d |\n", p.name, p.s.Count, millis(p.s.ToSent), millis(p.s.WorkflowTaskToSent),
+			millis(p.s.SendWait), millis(p.s.SendRun), p.s.Events)
+	}
+
 	b.WriteString("\nWorkflow starts through the Temporal client (`ExecuteWorkflow`: the API for single invitations, the batch activity for each person):\n\n")
 	b.WriteString("| phase | starts | mean | max | sum |\n|---|---:|---:|---:|---:|\n")
 	for _, p := range phases {
@@ -165,19 +180,30 @@ func (r results) detail() string {
 
 const sectionHeading = "## Bulk invitations"
 
+func (o options) workerOptions() string {
+	if o.wftPollers > 0 {
+		return fmt.Sprintf("`worker.Options{Worker: sdkworker.Options{MaxConcurrentWorkflowTaskPollers: %d}}` (an experiment)", o.wftPollers)
+	}
+	return "`worker.Options{}`"
+}
+
 // markdown is the section written to BENCHMARKS.md.
 func (r results) markdown() string {
 	var b strings.Builder
 	b.WriteString(sectionHeading + "\n\n")
 	b.WriteString("<!-- Written by `make bench` (go run ./cmd/usher-bench -write BENCHMARKS.md); edits here are replaced on the next run. -->\n\n")
-	fmt.Fprintf(&b, "`go run ./cmd/usher-bench -people %d -single %d -concurrency %d`, %s.\n\n", r.opts.people, r.opts.single, r.opts.concurrency, r.machine.date)
+	extra := ""
+	if r.opts.wftPollers > 0 {
+		extra = fmt.Sprintf(" -wft-pollers %d", r.opts.wftPollers)
+	}
+	fmt.Fprintf(&b, "`go run ./cmd/usher-bench -people %d -single %d -concurrency %d%s`, %s.\n\n", r.opts.people, r.opts.single, r.opts.concurrency, extra, r.machine.date)
 	fmt.Fprintf(&b, "- Machine: %s; %d CPUs%s; %s.\n", r.machine.goVersion, r.machine.cpus, r.machine.cpuModel, r.machine.kernel)
 	if r.machine.commit != "" {
 		fmt.Fprintf(&b, "- Usher at %s.\n", r.machine.commit)
 	}
 	fmt.Fprintf(&b, "- One process: the Temporal server in-process (devtemporal, in-memory SQLite, namespace `%s`), "+
-		"the worker started with `worker.Options{}` (no `SendsPerSecond` cap, so the provider's rate limit does not dominate), "+
-		"the API behind httptest, the Mailgun test server answering at once; MariaDB %s (a fresh database, dropped afterwards).\n", namespace, r.machine.mariadb)
+		"the worker started with %s (no `SendsPerSecond` cap, so the provider's rate limit does not dominate), "+
+		"the API behind httptest, the Mailgun test server answering at once; MariaDB %s (a fresh database, dropped afterwards).\n", namespace, r.opts.workerOptions(), r.machine.mariadb)
 	order := "the single invitations first, then the bulk import"
 	if r.opts.bulkFirst {
 		order = "the bulk import first, then the single invitations"

@@ -65,3 +65,14 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+func TestCovered(t *testing.T) {
+	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
+	got := covered([]interval{{at(5), at(8)}, {at(0), at(2)}, {at(1), at(3)}, {at(7), at(9)}, {at(10), at(10)}})
+	if want := 7 * time.Second; got != want { // 0–3 and 5–9
+		t.Errorf("covered = %s, want %s", got, want)
+	}
+	if got := covered(nil); got != 0 {
+		t.Errorf("covered(nil) = %s", got)
+	}
+}

@@ -105,7 +105,11 @@ func startStack(ctx context.Context, opts options) (_ *stack, err error) {
 		Temporal:  s.client,
 	}
 	// No SendsPerSecond: the provider's rate limit would otherwise be all this measures.
-	s.worker = worker.New(s.client, acts, worker.Options{})
+	workerOpts := worker.Options{}
+	if opts.wftPollers > 0 {
+		workerOpts.Worker.MaxConcurrentWorkflowTaskPollers = opts.wftPollers
+	}
+	s.worker = worker.New(s.client, acts, workerOpts)
 	if err = s.worker.Start(); err != nil {
 		s.worker = nil
 		return nil, fmt.Errorf("starting the worker: %w", err)
