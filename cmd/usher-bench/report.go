@@ -210,7 +210,7 @@ func (r results) markdown() string {
 	}
 	fmt.Fprintf(&b, "- After a warm-up of %d invitations each way: %s. Bulk is timed from the import request until the batch reports "+
 		"every person sent and the mail server holds every e-mail; single from the first request until every e-mail is in the mail server. "+
-		"The ratio is the figure to compare across machines: both rates share the machine's noise.\n\n", r.opts.warmup, order)
+		"Both rates share the machine's noise, so their ratio is the figure to compare across runs; it still moves with load (the two phases wait on different things), so read it with the noise row.\n\n", r.opts.warmup, order)
 	b.WriteString(r.table())
 	b.WriteString("\n### Where the time goes\n\n")
 	b.WriteString(r.detail())
