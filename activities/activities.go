@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -127,11 +128,45 @@ func (a *Activities) NotifyInviterOfAcceptance(ctx context.Context, r workflows.
 	})
 }
 
-// deliver sends the e-mail named key at most once as far as the provider can tell us. The
-// delivery is recorded before the provider is called and again after; a retry that finds
-// it still "sending" asks the provider whether the first attempt got through before
-// trying again. prepare records the attempt and builds the message.
+// deliver sends the e-mail named key at most once as far as Mailgun can tell us; prepare
+// records the attempt and builds the message.
 func (a *Activities) deliver(ctx context.Context, key string, prepare func() (mail.Message, error)) error {
+	return a.sendOnce(ctx, key, outbox{
+		findSent: func(ctx context.Context, _ store.Delivery) (string, bool, error) { return a.Mail.FindSent(ctx, key) },
+		prepare: func() (func(context.Context) (string, error), error) {
+			msg, err := prepare()
+			if err != nil {
+				return nil, err
+			}
+			msg.DeliveryID = key
+			return func(ctx context.Context) (string, error) { return a.Mail.Send(ctx, msg) }, nil
+		},
+		classify: func(err error) (bool, time.Duration) {
+			var permanent *mail.PermanentError
+			var te *mail.TransientError
+			if errors.As(err, &te) {
+				return false, te.RetryAfter
+			}
+			return errors.As(err, &permanent), 0
+		},
+	})
+}
+
+// outbox is how one provider takes part in sendOnce.
+type outbox struct {
+	// findSent asks the provider whether an earlier attempt of the delivery got through.
+	findSent func(ctx context.Context, d store.Delivery) (providerID string, found bool, err error)
+	// prepare records the attempt (and its link) and returns the call to the provider.
+	prepare func() (send func(context.Context) (providerID string, err error), err error)
+	// classify says whether a provider error is for good, or when to try again.
+	classify func(error) (permanent bool, retryAfter time.Duration)
+}
+
+// sendOnce sends the message named key at most once as far as the provider can tell us.
+// The delivery is recorded before the provider is called and again after; a retry that
+// finds it still "sending" asks the provider whether the first attempt got through before
+// trying again.
+func (a *Activities) sendOnce(ctx context.Context, key string, o outbox) error {
 	d, found, err := a.Store.GetDelivery(ctx, key)
 	if err != nil {
 		return err
@@ -143,9 +178,10 @@ func (a *Activities) deliver(ctx context.Context, key string, prepare func() (ma
 		case domain.DeliveryFailed:
 			return refused(deref(d.LastError))
 		case domain.DeliverySending:
-			providerID, accepted, err := a.Mail.FindSent(ctx, key)
+			providerID, accepted, err := o.findSent(ctx, d)
 			if err != nil {
-				return transient(err)
+				_, after := o.classify(err)
+				return retryLater(err, after)
 			}
 			if accepted {
 				return a.Store.FinishDelivery(ctx, key, providerID)
@@ -153,27 +189,25 @@ func (a *Activities) deliver(ctx context.Context, key string, prepare func() (ma
 		}
 	}
 
-	msg, err := prepare()
+	send, err := o.prepare()
 	if errors.Is(err, store.ErrSuperseded) {
-		return temporal.NewNonRetryableApplicationError("a newer decision replaced this e-mail", workflows.ErrDeliverySuperseded, nil)
+		return temporal.NewNonRetryableApplicationError("a newer decision replaced this message", workflows.ErrDeliverySuperseded, nil)
 	}
 	if err != nil {
 		return forWorkflow(err)
 	}
-	msg.DeliveryID = key
-	providerID, sendErr := a.Mail.Send(ctx, msg)
+	providerID, sendErr := send(ctx)
 	if sendErr == nil {
 		return a.Store.FinishDelivery(ctx, key, providerID)
 	}
-	var permanent *mail.PermanentError
-	isPermanent := errors.As(sendErr, &permanent)
-	if err := a.Store.RecordDeliveryError(ctx, key, sendErr.Error(), isPermanent); err != nil {
+	permanent, after := o.classify(sendErr)
+	if err := a.Store.RecordDeliveryError(ctx, key, sendErr.Error(), permanent); err != nil {
 		return err
 	}
-	if isPermanent {
+	if permanent {
 		return refused(sendErr.Error())
 	}
-	return transient(sendErr)
+	return retryLater(sendErr, after)
 }
 
 func (a *Activities) render(kind mail.Kind, locale, to string, data any) (mail.Message, error) {
@@ -198,12 +232,11 @@ func refused(reason string) error {
 	return temporal.NewNonRetryableApplicationError(reason, workflows.ErrDeliveryRefused, nil)
 }
 
-// transient turns a provider hiccup into a retryable error, waiting as long as the
+// retryLater turns a provider hiccup into a retryable error, waiting as long as the
 // provider asked when it said.
-func transient(err error) error {
-	var te *mail.TransientError
-	if errors.As(err, &te) && te.RetryAfter > 0 {
-		return temporal.NewApplicationErrorWithOptions(te.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: te.RetryAfter})
+func retryLater(err error, after time.Duration) error {
+	if after > 0 {
+		return temporal.NewApplicationErrorWithOptions(err.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: after})
 	}
 	return err
 }

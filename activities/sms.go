@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"go.temporal.io/sdk/temporal"
+	"time"
 
 	"github.com/usherhq/usher/internal/domain"
 	"github.com/usherhq/usher/internal/sms"
@@ -48,59 +47,27 @@ func (a *Activities) sendInvitationSMS(ctx context.Context, r workflows.Delivery
 	}
 	// Everything before the token: how a lost send is recognised at the provider.
 	prefix := text + strings.TrimRight(a.PublicURL, "/") + "/i/"
-	probe := sms.Message{DeliveryID: r.DeliveryKey, To: *inv.Phone, Body: prefix}
-
-	d, found, err := a.Store.GetDelivery(ctx, r.DeliveryKey)
-	if err != nil {
-		return err
-	}
-	if found {
-		switch d.Status {
-		case domain.DeliverySent:
-			return nil
-		case domain.DeliveryFailed:
-			return refused(deref(d.LastError))
-		case domain.DeliverySending:
-			probe.NotBefore = d.CreatedAt
-			providerID, accepted, err := a.SMS.FindSent(ctx, probe)
-			if err != nil {
-				return smsTransient(err)
+	return a.sendOnce(ctx, r.DeliveryKey, outbox{
+		findSent: func(ctx context.Context, d store.Delivery) (string, bool, error) {
+			return a.SMS.FindSent(ctx, sms.Message{DeliveryID: r.DeliveryKey, To: *inv.Phone, Body: prefix, NotBefore: d.CreatedAt})
+		},
+		prepare: func() (func(context.Context) (string, error), error) {
+			token, hash := domain.NewToken()
+			if _, err := a.Store.BeginInvitationDelivery(ctx, r.DeliveryKey, inv.ID, hash); err != nil {
+				return nil, err
 			}
-			if accepted {
-				return a.Store.FinishDelivery(ctx, r.DeliveryKey, providerID)
+			msg := sms.Message{DeliveryID: r.DeliveryKey, To: *inv.Phone, Body: prefix + token}
+			return func(ctx context.Context) (string, error) { return a.SMS.Send(ctx, msg) }, nil
+		},
+		classify: func(err error) (bool, time.Duration) {
+			var permanent *sms.PermanentError
+			var te *sms.TransientError
+			if errors.As(err, &te) {
+				return false, te.RetryAfter
 			}
-		}
-	}
-
-	token, hash := domain.NewToken()
-	if _, err := a.Store.BeginInvitationDelivery(ctx, r.DeliveryKey, inv.ID, hash); err != nil {
-		if errors.Is(err, store.ErrSuperseded) {
-			return temporal.NewNonRetryableApplicationError("a newer decision replaced this message", workflows.ErrDeliverySuperseded, nil)
-		}
-		return forWorkflow(err)
-	}
-	msg := sms.Message{DeliveryID: r.DeliveryKey, To: *inv.Phone, Body: prefix + token}
-	providerID, sendErr := a.SMS.Send(ctx, msg)
-	if sendErr == nil {
-		return a.Store.FinishDelivery(ctx, r.DeliveryKey, providerID)
-	}
-	var permanent *sms.PermanentError
-	isPermanent := errors.As(sendErr, &permanent)
-	if err := a.Store.RecordDeliveryError(ctx, r.DeliveryKey, sendErr.Error(), isPermanent); err != nil {
-		return err
-	}
-	if isPermanent {
-		return refused(sendErr.Error())
-	}
-	return smsTransient(sendErr)
-}
-
-func smsTransient(err error) error {
-	var te *sms.TransientError
-	if errors.As(err, &te) && te.RetryAfter > 0 {
-		return temporal.NewApplicationErrorWithOptions(te.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: te.RetryAfter})
-	}
-	return err
+			return errors.As(err, &permanent), 0
+		},
+	})
 }
 
 func clip(s string, n int) string {
