@@ -54,6 +54,20 @@ compose-check: ## Validate docker-compose.yml
 fmt: ## Format all Go code (gofmt -s)
 	gofmt -s -w $$(git ls-files --cached --others --exclude-standard '*.go')
 
+# deploy-check validates the monitoring files in deploy/: the Prometheus config and alert
+# rules with promtool (installed by scripts/ensure-promtool.sh when missing), the alerts' unit
+# tests, the Grafana dashboard (go test ./deploy), and docker-compose.yml when docker-compose
+# is installed.
+.PHONY: deploy-check
+deploy-check: ## Check deploy/ (promtool config, rules, rule tests, dashboard) and compose
+	scripts/ensure-promtool.sh
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml deploy/prometheus/alerts_accept_test.yml
+	$(GO) test -count=1 ./deploy/...
+	@if command -v $(COMPOSE) >/dev/null 2>&1; then $(COMPOSE) config -q && echo "docker-compose.yml: OK"; \
+	else echo "deploy-check: $(COMPOSE) not found; skipped the docker-compose.yml check"; fi
+
 # bench runs the whole stack in one process (in-process Temporal, a fresh MariaDB
 # database, the Mailgun test server, the worker with no send cap, the API) and writes
 # the "## Bulk invitations" section of BENCHMARKS.md. Pass other sizes with e.g.

@@ -6,6 +6,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 
 	"github.com/usherhq/usher/internal/domain"
 	"github.com/usherhq/usher/internal/mail"
+	"github.com/usherhq/usher/internal/metrics"
 	"github.com/usherhq/usher/internal/sms"
 	"github.com/usherhq/usher/internal/store"
+	"github.com/usherhq/usher/internal/webhooks"
 	"github.com/usherhq/usher/workflows"
 )
 
@@ -31,6 +34,15 @@ type Activities struct {
 	Temporal client.Client
 	// SMS sends invitations by text message; nil when no SMS provider is configured.
 	SMS sms.Sender
+	// Metrics counts sends by result and provider status; nil counts nothing.
+	Metrics *metrics.Metrics
+	// Invitations are the reminder schedule and notices every invitation run follows
+	// (read by the InvitationSettings local activity when a run starts).
+	Invitations workflows.InvitationSettings
+	// WebhookSealer opens the signing secrets of webhook endpoints (the API's, from
+	// USHER_SECRET_KEY); WebhookClient sends webhooks (nil: webhooks.NewClient()).
+	WebhookSealer *webhooks.Sealer
+	WebhookClient *webhooks.Client
 }
 
 // RecordWorkflowStarted marks the invitation's workflow as running.
@@ -61,16 +73,22 @@ func (a *Activities) AcceptInvitation(ctx context.Context, r workflows.AcceptAct
 // SendInvitationEmail sends the invitation with a fresh link, by e-mail or, for an SMS
 // invitation, by text message. Issuing the link retires every earlier one of the invitation.
 func (a *Activities) SendInvitationEmail(ctx context.Context, r workflows.DeliveryRequest) error {
+	return a.sendInvitationLink(ctx, r, mail.KindInvitation, smsInvitationText)
+}
+
+// sendInvitationLink sends a message of kind carrying a fresh link to the invitation, by
+// e-mail or, for an SMS invitation, as a text message in smsTexts' words.
+func (a *Activities) sendInvitationLink(ctx context.Context, r workflows.DeliveryRequest, kind mail.Kind, smsTexts map[string][2]string) error {
 	inv, err := a.Store.GetInvitation(ctx, r.InvitationID)
 	if err != nil {
 		return forWorkflow(err)
 	}
 	if inv.Channel == store.ChannelSMS {
-		return a.sendInvitationSMS(ctx, r, inv)
+		return a.sendInvitationSMS(ctx, r, inv, kind, smsTexts)
 	}
 	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
 		token, hash := domain.NewToken()
-		ic, err := a.Store.BeginInvitationDelivery(ctx, r.DeliveryKey, r.InvitationID, hash)
+		ic, err := a.Store.BeginInvitationLinkDelivery(ctx, r.DeliveryKey, string(kind), r.InvitationID, hash)
 		if err != nil {
 			return mail.Message{}, err
 		}
@@ -82,7 +100,7 @@ func (a *Activities) SendInvitationEmail(ctx context.Context, r workflows.Delive
 		if inv.ExpiresAt != nil {
 			data.ExpiresAt = *inv.ExpiresAt
 		}
-		return a.render(mail.KindInvitation, inv.Locale, inv.Email, data)
+		return a.render(kind, inv.Locale, inv.Email, data)
 	})
 }
 
@@ -132,6 +150,7 @@ func (a *Activities) NotifyInviterOfAcceptance(ctx context.Context, r workflows.
 // records the attempt and builds the message.
 func (a *Activities) deliver(ctx context.Context, key string, prepare func() (mail.Message, error)) error {
 	return a.sendOnce(ctx, key, outbox{
+		channel: "email", provider: "mailgun", acceptedStatus: http.StatusOK,
 		findSent: func(ctx context.Context, _ store.Delivery) (string, bool, error) { return a.Mail.FindSent(ctx, key) },
 		prepare: func() (func(context.Context) (string, error), error) {
 			msg, err := prepare()
@@ -141,25 +160,39 @@ func (a *Activities) deliver(ctx context.Context, key string, prepare func() (ma
 			msg.DeliveryID = key
 			return func(ctx context.Context) (string, error) { return a.Mail.Send(ctx, msg) }, nil
 		},
-		classify: func(err error) (bool, time.Duration) {
+		classify: func(err error) sendFailure {
 			var permanent *mail.PermanentError
 			var te *mail.TransientError
-			if errors.As(err, &te) {
-				return false, te.RetryAfter
+			switch {
+			case errors.As(err, &te):
+				return sendFailure{retryAfter: te.RetryAfter, statusCode: te.StatusCode}
+			case errors.As(err, &permanent):
+				return sendFailure{permanent: true, statusCode: permanent.StatusCode}
 			}
-			return errors.As(err, &permanent), 0
+			return sendFailure{}
 		},
 	})
 }
 
 // outbox is how one provider takes part in sendOnce.
 type outbox struct {
+	// channel (email, sms) and provider (mailgun, twilio) label the send metrics, with the
+	// HTTP status the provider answers an accepted message with.
+	channel, provider string
+	acceptedStatus    int
 	// findSent asks the provider whether an earlier attempt of the delivery got through.
 	findSent func(ctx context.Context, d store.Delivery) (providerID string, found bool, err error)
 	// prepare records the attempt (and its link) and returns the call to the provider.
 	prepare func() (send func(context.Context) (providerID string, err error), err error)
 	// classify says whether a provider error is for good, or when to try again.
-	classify func(error) (permanent bool, retryAfter time.Duration)
+	classify func(error) sendFailure
+}
+
+// sendFailure is what a provider's error means for the send.
+type sendFailure struct {
+	permanent  bool
+	retryAfter time.Duration // when the provider said
+	statusCode int           // the provider's HTTP status; 0 when it did not answer
 }
 
 // sendOnce sends the message named key at most once as far as the provider can tell us.
@@ -180,8 +213,7 @@ func (a *Activities) sendOnce(ctx context.Context, key string, o outbox) error {
 		case domain.DeliverySending:
 			providerID, accepted, err := o.findSent(ctx, d)
 			if err != nil {
-				_, after := o.classify(err)
-				return retryLater(err, after)
+				return retryLater(err, o.classify(err).retryAfter)
 			}
 			if accepted {
 				return a.Store.FinishDelivery(ctx, key, providerID)
@@ -196,18 +228,25 @@ func (a *Activities) sendOnce(ctx context.Context, key string, o outbox) error {
 	if err != nil {
 		return forWorkflow(err)
 	}
+	began := time.Now()
 	providerID, sendErr := send(ctx)
 	if sendErr == nil {
+		a.Metrics.ObserveSend(o.channel, o.provider, metrics.SendSent, o.acceptedStatus, time.Since(began))
 		return a.Store.FinishDelivery(ctx, key, providerID)
 	}
-	permanent, after := o.classify(sendErr)
-	if err := a.Store.RecordDeliveryError(ctx, key, sendErr.Error(), permanent); err != nil {
+	failure := o.classify(sendErr)
+	result := metrics.SendRetry
+	if failure.permanent {
+		result = metrics.SendRefused
+	}
+	a.Metrics.ObserveSend(o.channel, o.provider, result, failure.statusCode, time.Since(began))
+	if err := a.Store.RecordDeliveryError(ctx, key, sendErr.Error(), failure.permanent); err != nil {
 		return err
 	}
-	if permanent {
+	if failure.permanent {
 		return refused(sendErr.Error())
 	}
-	return retryLater(sendErr, after)
+	return retryLater(sendErr, failure.retryAfter)
 }
 
 func (a *Activities) render(kind mail.Kind, locale, to string, data any) (mail.Message, error) {

@@ -78,11 +78,7 @@ func (a *Activities) inviteOne(ctx context.Context, batch store.Batch, item stor
 	var de *domain.Error
 	switch {
 	case err == nil:
-		start := workflows.InvitationInput{InvitationID: inv.ID, Status: inv.Status, ExpiresIn: inv.ExpiresIn()}
-		if inv.ExpiresAt != nil {
-			start.ExpiresAt = *inv.ExpiresAt
-		}
-		if err := workflows.StartInvitation(ctx, a.Temporal, start); err != nil {
+		if err := workflows.StartInvitation(ctx, a.Temporal, workflows.InvitationInputOf(inv)); err != nil {
 			return nil, "", err
 		}
 		return &inv.ID, "", nil

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
-	"time"
 
 	"github.com/usherhq/usher/internal/domain"
+	"github.com/usherhq/usher/internal/mail"
 	"github.com/usherhq/usher/internal/sms"
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/workflows"
@@ -25,7 +26,7 @@ var smsInvitationText = map[string][2]string{
 
 // sendInvitationSMS is SendInvitationEmail for an invitation by SMS: the same recording
 // before and after, with a short link to the same hosted page.
-func (a *Activities) sendInvitationSMS(ctx context.Context, r workflows.DeliveryRequest, inv store.Invitation) error {
+func (a *Activities) sendInvitationSMS(ctx context.Context, r workflows.DeliveryRequest, inv store.Invitation, kind mail.Kind, texts map[string][2]string) error {
 	if a.SMS == nil {
 		return refused("SMS is not configured on this server")
 	}
@@ -37,9 +38,9 @@ func (a *Activities) sendInvitationSMS(ctx context.Context, r workflows.Delivery
 		return forWorkflow(err)
 	}
 	lang, _, _ := strings.Cut(inv.Locale, "-")
-	formats, ok := smsInvitationText[lang]
+	formats, ok := texts[lang]
 	if !ok {
-		formats = smsInvitationText[domain.DefaultLocale]
+		formats = texts[domain.DefaultLocale]
 	}
 	text := fmt.Sprintf(formats[1], clip(ic.OrganizationName, 40))
 	if ic.InviterName != "" {
@@ -48,24 +49,28 @@ func (a *Activities) sendInvitationSMS(ctx context.Context, r workflows.Delivery
 	// Everything before the token: how a lost send is recognised at the provider.
 	prefix := text + strings.TrimRight(a.PublicURL, "/") + "/i/"
 	return a.sendOnce(ctx, r.DeliveryKey, outbox{
+		channel: "sms", provider: "twilio", acceptedStatus: http.StatusCreated,
 		findSent: func(ctx context.Context, d store.Delivery) (string, bool, error) {
 			return a.SMS.FindSent(ctx, sms.Message{DeliveryID: r.DeliveryKey, To: *inv.Phone, Body: prefix, NotBefore: d.CreatedAt})
 		},
 		prepare: func() (func(context.Context) (string, error), error) {
 			token, hash := domain.NewToken()
-			if _, err := a.Store.BeginInvitationDelivery(ctx, r.DeliveryKey, inv.ID, hash); err != nil {
+			if _, err := a.Store.BeginInvitationLinkDelivery(ctx, r.DeliveryKey, string(kind), inv.ID, hash); err != nil {
 				return nil, err
 			}
 			msg := sms.Message{DeliveryID: r.DeliveryKey, To: *inv.Phone, Body: prefix + token}
 			return func(ctx context.Context) (string, error) { return a.SMS.Send(ctx, msg) }, nil
 		},
-		classify: func(err error) (bool, time.Duration) {
+		classify: func(err error) sendFailure {
 			var permanent *sms.PermanentError
 			var te *sms.TransientError
-			if errors.As(err, &te) {
-				return false, te.RetryAfter
+			switch {
+			case errors.As(err, &te):
+				return sendFailure{retryAfter: te.RetryAfter, statusCode: te.StatusCode}
+			case errors.As(err, &permanent):
+				return sendFailure{permanent: true, statusCode: permanent.StatusCode}
 			}
-			return errors.As(err, &permanent), 0
+			return sendFailure{}
 		},
 	})
 }

@@ -193,11 +193,7 @@ func (s *Server) createInvitation(c *gin.Context) {
 		return
 	}
 	if inv.WorkflowStartedAt == nil {
-		start := workflows.InvitationInput{InvitationID: inv.ID, Status: inv.Status, ExpiresIn: inv.ExpiresIn()}
-		if inv.ExpiresAt != nil {
-			start.ExpiresAt = *inv.ExpiresAt
-		}
-		if err := workflows.StartInvitation(c, s.Temporal, start); err != nil {
+		if err := workflows.StartInvitation(c, s.Temporal, workflows.InvitationInputOf(inv)); err != nil {
 			// The row is stored; the reconciler starts its workflow once Temporal is back.
 			c.Error(err) //nolint:errcheck
 			writeError(c, domain.Errorf(domain.CodeTemporarilyUnavailable,
@@ -321,7 +317,11 @@ func (s *Server) changeInvitation(c *gin.Context, action domain.Action, arg any)
 	if arg != nil {
 		args = []any{arg}
 	}
-	reopen := action == domain.ActionRenew && inv.Status == domain.StatusExpired
+	var reopen *workflows.InvitationInput
+	if action == domain.ActionRenew && inv.Status == domain.StatusExpired {
+		in := workflows.InvitationInputOf(inv)
+		reopen = &in
+	}
 	if err := s.updateInvitation(c, inv.ID, string(action), reopen, nil, args...); err != nil {
 		writeError(c, s.explainUpdateFailure(c, inv.ID, action, err))
 		return
@@ -335,12 +335,12 @@ func (s *Server) changeInvitation(c *gin.Context, action domain.Action, arg any)
 }
 
 // updateInvitation runs an update on the invitation's workflow and waits for its outcome.
-// reopen starts a new run first if the last one has ended (renewing an expired invitation).
-func (s *Server) updateInvitation(ctx context.Context, invitationID, name string, reopen bool, result any, args ...any) error {
+// A reopen input starts a new run first if the last one has ended (renewing an expired
+// invitation).
+func (s *Server) updateInvitation(ctx context.Context, invitationID, name string, reopen *workflows.InvitationInput, result any, args ...any) error {
 	var start client.WithStartWorkflowOperation
-	if reopen {
-		start = s.Temporal.NewWithStartWorkflowOperation(workflows.ReopenOptions(invitationID), workflows.InvitationWorkflow,
-			workflows.InvitationInput{InvitationID: invitationID, Status: domain.StatusExpired})
+	if reopen != nil {
+		start = s.Temporal.NewWithStartWorkflowOperation(workflows.ReopenOptions(*reopen), workflows.InvitationWorkflow, *reopen)
 	}
 	return s.runUpdate(ctx, workflows.InvitationWorkflowID(invitationID), name, start, result, args...)
 }

@@ -110,7 +110,7 @@ func (j joinService) request(ctx context.Context, clientIP string, in JoinReques
 		return JoinRequestView{}, err
 	}
 	if created || jr.WorkflowStartedAt == nil {
-		if err := workflows.StartJoinRequest(ctx, j.s.Temporal, j.s.Join.Input(jr.ID, jr.ConfirmExpiresAt)); err != nil {
+		if err := workflows.StartJoinRequest(ctx, j.s.Temporal, j.s.Join.Input(jr.ID, jr.OrganizationID, jr.MemberID, jr.ConfirmExpiresAt)); err != nil {
 			return JoinRequestView{}, domain.Errorf(domain.CodeTemporarilyUnavailable,
 				"the request was stored but could not be started yet; it will be shortly").WithDetail("join_request_id", jr.ID)
 		}

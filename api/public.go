@@ -109,7 +109,7 @@ func (s *Server) acceptByToken(ctx context.Context, token, name string, password
 
 	var result workflows.AcceptResult
 	accept := workflows.AcceptRequest{DeliveryKey: match.DeliveryKey, AttemptID: attemptID, Name: name}
-	if err := s.updateInvitation(ctx, inv.ID, workflows.UpdateAccept, false, &result, accept); err != nil {
+	if err := s.updateInvitation(ctx, inv.ID, workflows.UpdateAccept, nil, &result, accept); err != nil {
 		_ = s.Store.DiscardCredentials(ctx, attemptID)
 		return Acceptance{}, s.explainUpdateFailure(ctx, inv.ID, domain.ActionAccept, err)
 	}

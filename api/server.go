@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/usherhq/usher/internal/domain"
 	"github.com/usherhq/usher/internal/store"
+	"github.com/usherhq/usher/internal/webhooks"
 )
 
 //go:embed openapi.yaml
@@ -47,9 +49,17 @@ type Server struct {
 	TrustedProxies []string
 	// SMSEnabled says whether invitations may go by SMS (an SMS provider is configured).
 	SMSEnabled bool
+	// MailgunWebhookSigningKey verifies Mailgun's event webhooks at /v1/webhooks/mailgun;
+	// "" turns the endpoint off (404 mailgun_webhooks_not_configured).
+	MailgunWebhookSigningKey string
+	// WebhookSealer encrypts the signing secrets of webhook endpoints (a key derived from
+	// USHER_SECRET_KEY, shared with the worker); nil means endpoints cannot be registered.
+	WebhookSealer *webhooks.Sealer
 
 	metrics *httpMetrics
 	limiter *ipLimiter
+	// mailgunWebhooks counts Mailgun webhooks, to prune their records now and then.
+	mailgunWebhooks atomic.Uint64
 }
 
 // maxBodyBytes bounds every request body; invitations are small.
@@ -101,6 +111,9 @@ func (s *Server) Handler() http.Handler {
 		r.Any(path, gin.WrapH(h))
 	}
 
+	// Authenticated by Mailgun's signature, not by an API key (webhooks_mailgun.go).
+	r.POST("/v1/webhooks/mailgun", s.mailgunWebhook)
+
 	public := r.Group("/v1/public")
 	public.POST("/invitations/lookup", s.lookupInvitation)
 	public.POST("/invitations/accept", s.acceptInvitation)
@@ -135,6 +148,12 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/join-requests/:id/approve", s.actOnJoinRequest(domain.JoinActionApprove))
 	v1.POST("/join-requests/:id/reject", s.actOnJoinRequest(domain.JoinActionReject))
 	v1.POST("/join-requests/:id/cancel", s.actOnJoinRequest(domain.JoinActionCancel))
+	v1.POST("/webhook-endpoints", s.createWebhookEndpoint)
+	v1.GET("/webhook-endpoints", s.listWebhookEndpoints)
+	v1.GET("/webhook-endpoints/:id", s.getWebhookEndpoint)
+	v1.DELETE("/webhook-endpoints/:id", s.disableWebhookEndpoint)
+	v1.GET("/webhook-endpoints/:id/deliveries", s.listWebhookDeliveries)
+	v1.GET("/webhook-endpoints/:id/deliveries/:delivery_id", s.getWebhookDelivery)
 	return r
 }
 

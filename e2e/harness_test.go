@@ -27,10 +27,12 @@ import (
 	"github.com/usherhq/usher/internal/devtemporal"
 	"github.com/usherhq/usher/internal/mail"
 	"github.com/usherhq/usher/internal/mailgunsrv"
+	"github.com/usherhq/usher/internal/metrics"
 	"github.com/usherhq/usher/internal/sms"
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/internal/testdb"
 	"github.com/usherhq/usher/internal/twiliosrv"
+	"github.com/usherhq/usher/internal/webhooks"
 	"github.com/usherhq/usher/worker"
 	"github.com/usherhq/usher/workflows"
 )
@@ -39,8 +41,10 @@ const (
 	publicURL     = "https://usher.test"
 	mailgunDomain = "mg.usher.test"
 	mailgunKey    = "key-test"
-	twilioSID     = "ACtest"
-	twilioToken   = "token-test"
+	// mailgunWebhookKey signs the test Mailgun's event webhooks.
+	mailgunWebhookKey = "e2e-mailgun-webhook-signing-key"
+	twilioSID         = "ACtest"
+	twilioToken       = "token-test"
 )
 
 // stack is one running Usher with its real dependencies, shared by the tests of a run.
@@ -55,6 +59,8 @@ type stack struct {
 	apiKey   string
 	acts     *activities.Activities
 	oapi     *openAPIValidator
+	// metrics is the registry of the worker and the API, as in `usher dev`.
+	metrics *metrics.Metrics
 
 	workerMu sync.Mutex
 	worker   *worker.Workers
@@ -82,7 +88,7 @@ func run(m *testing.M) int {
 func startStack(ctx context.Context) (*stack, error) {
 	s := &stack{}
 	var err error
-	if s.temporal, err = devtemporal.Start(devtemporal.Options{}); err != nil {
+	if s.temporal, err = devtemporal.Start(devtemporal.Options{SearchAttributes: workflows.SearchAttributeTypes()}); err != nil {
 		return nil, err
 	}
 	if s.db, err = testdb.Create(ctx); err != nil {
@@ -90,21 +96,31 @@ func startStack(ctx context.Context) (*stack, error) {
 		return nil, err
 	}
 	s.store = store.New(s.db.DB, nil)
+	s.metrics = metrics.New()
+	s.store.SetEventObserver(func(e store.Event) { s.metrics.ObserveEvent(e.Type, e.OccurredAt, e.Data) })
+	temporalMetrics, _ := s.metrics.TemporalHandler()
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	if s.client, err = client.DialContext(ctx, client.Options{
 		HostPort: s.temporal.FrontendAddress(), Namespace: s.temporal.Namespace(), Logger: sdklog.NewStructuredLogger(quiet),
+		MetricsHandler: temporalMetrics,
 	}); err != nil {
 		return nil, err
 	}
 
-	s.mailgun = mailgunsrv.New(mailgunsrv.Options{Domain: mailgunDomain, APIKey: mailgunKey})
+	// Mail to bounce…@ bounces; everything else is reported delivered, by webhook to the
+	// API (set below, once it listens).
+	s.mailgun = mailgunsrv.New(mailgunsrv.Options{Domain: mailgunDomain, APIKey: mailgunKey,
+		Bounce: mailgunsrv.BounceLocalPartPrefix("bounce"), WebhookDelay: 50 * time.Millisecond})
 	mailgunHTTP := httptest.NewServer(s.mailgun)
 	s.acts = &activities.Activities{
 		Store:     s.store,
 		Mail:      mail.NewMailgun(mail.MailgunConfig{Domain: mailgunDomain, APIKey: mailgunKey, APIBase: mailgunHTTP.URL + "/v3", From: "Usher <usher@usher.test>"}),
 		PublicURL: publicURL,
+		Metrics:   s.metrics,
 	}
 	s.acts.Temporal = s.client
+	// No reminders: the suite's invitations are short-lived, and a reminder replaces the link.
+	s.acts.Invitations = workflows.InvitationSettings{NotifyInviterOnExpiry: true}
 	s.phone = twiliosrv.New(twiliosrv.Options{AccountSID: twilioSID, AuthToken: twilioToken, CheckNumbers: true})
 	phoneHTTP := httptest.NewServer(s.phone)
 	s.acts.SMS = sms.NewTwilio(sms.TwilioConfig{AccountSID: twilioSID, AuthToken: twilioToken, From: "+15005550006", APIBase: phoneHTTP.URL})
@@ -112,17 +128,24 @@ func startStack(ctx context.Context) (*stack, error) {
 		return nil, err
 	}
 
-	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet, SMSEnabled: true,
+	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet, SMSEnabled: true, Registry: s.metrics.Registry,
 		// The tests all come from 127.0.0.1; TestMemberSearchIsRateLimitedPerAddress checks the
 		// limit on a server of its own.
 		Join: api.JoinSettings{JoinSettings: workflows.JoinSettings{TellVisitorOnReject: true}, SearchesPerMinute: 100000}}
 	// Hosted pages (pages_test.go, browser_test.go): a fixed key, as several instances
 	// would share; Validate reports a broken page template before the tests start.
 	server.PageSecret = []byte("e2e hosted pages secret, 32 byte")
+	server.MailgunWebhookSigningKey = mailgunWebhookKey
+	// Webhook secrets are sealed by the API and opened by the worker with one key.
+	if server.WebhookSealer, err = webhooks.NewSealer(server.PageSecret); err != nil {
+		return nil, err
+	}
+	s.acts.WebhookSealer = server.WebhookSealer
 	if err := server.Validate(); err != nil {
 		return nil, err
 	}
 	s.api = httptest.NewServer(server.Handler())
+	s.mailgun.SetWebhook(s.api.URL+"/v1/webhooks/mailgun", mailgunWebhookKey)
 	if _, s.apiKey, err = s.store.CreateAPIKey(ctx, "e2e"); err != nil {
 		return nil, err
 	}
@@ -135,7 +158,8 @@ func startStack(ctx context.Context) (*stack, error) {
 func (s *stack) startWorker() error {
 	s.workerMu.Lock()
 	defer s.workerMu.Unlock()
-	s.worker = worker.New(s.client, s.acts, worker.Options{})
+	// Webhook retries start at 200 ms so that e2e/webhooks_test.go sees them quickly.
+	s.worker = worker.New(s.client, s.acts, worker.Options{WebhookRetryInitial: 200 * time.Millisecond, Logger: quietLogger()})
 	return s.worker.Start()
 }
 

@@ -50,11 +50,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) (started int, err error)
 		return 0, err
 	}
 	for _, inv := range rows {
-		in := workflows.InvitationInput{InvitationID: inv.ID, Status: inv.Status, ExpiresIn: inv.ExpiresIn()}
-		if inv.ExpiresAt != nil {
-			in.ExpiresAt = *inv.ExpiresAt
-		}
-		if err := workflows.StartInvitation(ctx, r.Temporal, in); err != nil {
+		if err := workflows.StartInvitation(ctx, r.Temporal, workflows.InvitationInputOf(inv)); err != nil {
 			return started, err
 		}
 		// The workflow marks itself started; marking here too covers a run that already ended.
@@ -83,7 +79,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context) (started int, err error)
 		return started, err
 	}
 	for _, jr := range requests {
-		if err := workflows.StartJoinRequest(ctx, r.Temporal, r.Join.Input(jr.ID, jr.ConfirmExpiresAt)); err != nil {
+		if err := workflows.StartJoinRequest(ctx, r.Temporal, r.Join.Input(jr.ID, jr.OrganizationID, jr.MemberID, jr.ConfirmExpiresAt)); err != nil {
 			return started, err
 		}
 		if err := r.Store.MarkJoinWorkflowStarted(ctx, jr.ID); err != nil {

@@ -2,6 +2,10 @@
 package worker
 
 import (
+	"context"
+	"log/slog"
+	"time"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -17,11 +21,21 @@ type Options struct {
 	// SendsPerSecond caps calls to mail and SMS providers across all workers of the
 	// delivery task queue (Temporal enforces it server-side); 0 means no cap.
 	SendsPerSecond float64
+	// WebhookRetryInitial is the first retry interval of webhook deliveries
+	// (USHER_WEBHOOK_RETRY_INITIAL); 0 means workflows.WebhookRetryInitialInterval.
+	WebhookRetryInitial time.Duration
+	// Logger reports the webhook dispatcher's trouble; nil means slog.Default().
+	Logger *slog.Logger
 }
 
-// Workers are the worker of the main task queue and the worker of the delivery task queue.
+// Workers are the worker of the main task queue, the worker of the delivery task queue,
+// the worker of the webhook task queue, and the webhook dispatcher.
 type Workers struct {
-	main, delivery sdkworker.Worker
+	main, delivery, webhooks sdkworker.Worker
+
+	dispatcher     *WebhookDispatcher
+	stopDispatcher context.CancelFunc
+	dispatcherDone chan struct{}
 }
 
 // New returns workers for Usher's task queues with every workflow and activity registered
@@ -34,7 +48,16 @@ func New(c client.Client, a *activities.Activities, opts Options) *Workers {
 	deliveryOpts.DisableWorkflowWorker = true
 	delivery := sdkworker.New(c, workflows.DeliveryTaskQueue, deliveryOpts)
 	registerActivities(delivery, a)
-	return &Workers{main: main, delivery: delivery}
+	webhookOpts := opts.Worker
+	webhookOpts.DisableWorkflowWorker = true
+	webhooks := sdkworker.New(c, workflows.WebhookTaskQueue, webhookOpts)
+	webhooks.RegisterActivityWithOptions(a.DeliverWebhook, activity.RegisterOptions{Name: workflows.ActivityDeliverWebhook})
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	dispatcher := &WebhookDispatcher{Store: a.Store, Temporal: c, Logger: logger, Interval: time.Second, RetryInitial: opts.WebhookRetryInitial}
+	return &Workers{main: main, delivery: delivery, webhooks: webhooks, dispatcher: dispatcher}
 }
 
 // Start starts both workers.
@@ -46,11 +69,27 @@ func (w *Workers) Start() error {
 		w.main.Stop()
 		return err
 	}
+	if err := w.webhooks.Start(); err != nil {
+		w.delivery.Stop()
+		w.main.Stop()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopDispatcher, w.dispatcherDone = cancel, make(chan struct{})
+	go func() {
+		defer close(w.dispatcherDone)
+		w.dispatcher.Run(ctx)
+	}()
 	return nil
 }
 
-// Stop stops both workers.
+// Stop stops the dispatcher and the workers.
 func (w *Workers) Stop() {
+	if w.stopDispatcher != nil {
+		w.stopDispatcher()
+		<-w.dispatcherDone
+	}
+	w.webhooks.Stop()
 	w.delivery.Stop()
 	w.main.Stop()
 }
@@ -70,10 +109,11 @@ func Register(r Registry, a *activities.Activities) {
 
 func registerWorkflows(r Registry) {
 	for name, fn := range map[string]any{
-		"InvitationWorkflow":     workflows.InvitationWorkflow,
-		"JoinRequestWorkflow":    workflows.JoinRequestWorkflow,
-		"RenewalRequestWorkflow": workflows.RenewalRequestWorkflow,
-		"BatchWorkflow":          workflows.BatchWorkflow,
+		"InvitationWorkflow":      workflows.InvitationWorkflow,
+		"JoinRequestWorkflow":     workflows.JoinRequestWorkflow,
+		"RenewalRequestWorkflow":  workflows.RenewalRequestWorkflow,
+		"BatchWorkflow":           workflows.BatchWorkflow,
+		"WebhookDeliveryWorkflow": workflows.WebhookDeliveryWorkflow,
 	} {
 		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}
@@ -98,6 +138,12 @@ func registerActivities(r interface {
 		workflows.ActivityNotifyRenewalRequested: a.NotifyInviterOfRenewalRequest,
 		workflows.ActivityInviteBatchItems:       a.InviteBatchItems,
 		workflows.ActivityFinishBatch:            a.FinishBatch,
+		workflows.ActivityDeliverWebhook:         a.DeliverWebhook,
+		workflows.ActivityFailWebhook:            a.FailWebhookDelivery,
+		workflows.ActivityInvitationSettings:     a.InvitationSettings,
+		workflows.ActivitySendInvitationReminder: a.SendInvitationReminder,
+		workflows.ActivityNotifyInviterOfFailure: a.NotifyInviterOfFailure,
+		workflows.ActivityNotifyInviterOfExpiry:  a.NotifyInviterOfExpiry,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

@@ -72,5 +72,9 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) error {
 			}
 		}
 	}
-	return workflow.ExecuteLocalActivity(withRecordOptions(ctx), ActivityFinishBatch, in.BatchID).Get(ctx, nil)
+	if err := workflow.ExecuteLocalActivity(withRecordOptions(ctx), ActivityFinishBatch, in.BatchID).Get(ctx, nil); err != nil {
+		return err
+	}
+	showStatus(ctx, KindBatch, BatchFinished, time.Time{})
+	return nil
 }

@@ -25,6 +25,9 @@ func InvitationWorkflow(ctx workflow.Context, in InvitationInput) (InvitationOut
 	if err := inv.handleUpdates(ctx); err != nil {
 		return InvitationOutcome{}, err
 	}
+	if err := inv.followDeliveries(ctx); err != nil {
+		return InvitationOutcome{}, err
+	}
 
 	switch in.Status {
 	case domain.StatusExpired:
@@ -53,6 +56,10 @@ func InvitationWorkflow(ctx workflow.Context, in InvitationInput) (InvitationOut
 			inv.welcome(ctx)
 			return inv.finish(ctx)
 		default: // expired, revoked, failed
+			inv.tellInviter(ctx)
+			if inv.status.Open() {
+				continue // renewed while the inviter was being told
+			}
 			return inv.finish(ctx)
 		}
 	}
@@ -74,6 +81,11 @@ type invitation struct {
 	sequence   int
 	// resends are the keys of keyed resends already carried out.
 	resends []string
+
+	// Delivery tracking and reminders (reminders.go); zero in runs recorded before them.
+	following  bool
+	settings   InvitationSettings
+	complained bool
 }
 
 // awaitAcceptOrExpiry waits until the status changes, the expiry moves, or the expiry
@@ -236,6 +248,7 @@ func (inv *invitation) accept(ctx workflow.Context, req AcceptRequest) (AcceptRe
 	inv.stopDelivery()
 	inv.acceptance = result
 	inv.status = domain.StatusAccepted
+	showStatus(ctx, KindInvitation, string(inv.status), time.Time{})
 	return result, nil
 }
 
@@ -254,12 +267,18 @@ func (inv *invitation) sendFreshLink(ctx workflow.Context, action domain.Action,
 // updates and the expiry timer keep working while the provider retries. A newer delivery
 // cancels this one.
 func (inv *invitation) deliverInvitation(ctx workflow.Context, key string) {
+	inv.deliverLink(ctx, ActivitySendInvitation, key)
+}
+
+// deliverLink is deliverInvitation for any activity that sends the invitation's link (the
+// invitation itself or a reminder).
+func (inv *invitation) deliverLink(ctx workflow.Context, activity, key string) {
 	inv.stopDelivery()
 	deliveryCtx, cancel := workflow.WithCancel(ctx)
 	inv.stopDelivering = cancel
 	workflow.Go(deliveryCtx, func(ctx workflow.Context) {
 		req := DeliveryRequest{InvitationID: inv.id, DeliveryKey: key}
-		err := workflow.ExecuteActivity(withDeliveryOptions(ctx), ActivitySendInvitation, req).Get(ctx, nil)
+		err := workflow.ExecuteActivity(withDeliveryOptions(ctx), activity, req).Get(ctx, nil)
 		var appErr *temporal.ApplicationError
 		if !errors.As(err, &appErr) || appErr.Type() != ErrDeliveryRefused {
 			return
@@ -295,6 +314,7 @@ func (inv *invitation) changeStatus(ctx workflow.Context, action domain.Action, 
 	if deliveryKey != "" {
 		inv.deliveryKey = deliveryKey
 	}
+	showStatus(ctx, KindInvitation, string(to), inv.expiresAt)
 	return nil
 }
 

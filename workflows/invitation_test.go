@@ -24,6 +24,13 @@ type fakeWorld struct {
 	accepts        int
 	passwordEmails int
 	inviterEmails  int
+
+	// Delivery tracking and reminders (reminders_test.go).
+	settings       workflows.InvitationSettings
+	reminders      []string // delivery keys of reminders, one per attempt
+	reminderTimes  []time.Time
+	failureNotices int
+	expiryNotices  int
 }
 
 func (f *fakeWorld) register(env *testsuite.TestWorkflowEnvironment) {
@@ -64,6 +71,7 @@ func (f *fakeWorld) register(env *testsuite.TestWorkflowEnvironment) {
 		f.inviterEmails++
 		return nil
 	}, activity.RegisterOptions{Name: workflows.ActivityNotifyInviter})
+	f.registerFollowUps(env)
 }
 
 func (f *fakeWorld) lastKey() string {

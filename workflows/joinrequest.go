@@ -59,6 +59,10 @@ type JoinRequestInput struct {
 	DecisionWindow time.Duration
 	// TellVisitorOnReject says whether a rejected visitor gets a polite e-mail.
 	TellVisitorOnReject bool
+
+	// For the Temporal UI (empty in runs started before they were added).
+	OrganizationID string `json:",omitempty"`
+	MemberID       string `json:",omitempty"`
 }
 
 // JoinSettings are a deployment's choices for join requests.
@@ -69,13 +73,17 @@ type JoinSettings struct {
 	TellVisitorOnReject bool
 }
 
-// Input is the workflow input of the join request id that must be confirmed by confirmBy.
-func (s JoinSettings) Input(id string, confirmBy time.Time) JoinRequestInput {
+// Input is the workflow input of a join request made through memberID to organizationID,
+// which must be confirmed by confirmBy.
+func (s JoinSettings) Input(id, organizationID, memberID string, confirmBy time.Time) JoinRequestInput {
 	window := s.DecisionWindow
 	if window <= 0 {
 		window = time.Duration(domain.DefaultDecisionWindow) * time.Second
 	}
-	return JoinRequestInput{JoinRequestID: id, ConfirmBy: confirmBy, DecisionWindow: window, TellVisitorOnReject: s.TellVisitorOnReject}
+	return JoinRequestInput{
+		JoinRequestID: id, ConfirmBy: confirmBy, DecisionWindow: window, TellVisitorOnReject: s.TellVisitorOnReject,
+		OrganizationID: organizationID, MemberID: memberID,
+	}
 }
 
 // JoinRequestOutcome is how a join request ended.
@@ -293,6 +301,7 @@ func (jr *joinRequest) approve(ctx workflow.Context, req ApproveRequest) (JoinAp
 	}
 	jr.approval = out
 	jr.status = domain.JoinApproved
+	showStatus(ctx, KindJoinRequest, string(jr.status), time.Time{})
 	return out, nil
 }
 
@@ -337,6 +346,11 @@ func (jr *joinRequest) changeStatus(ctx workflow.Context, action domain.JoinActi
 		return err
 	}
 	jr.status = to
+	var expiresAt time.Time
+	if decideBy != nil {
+		expiresAt = *decideBy
+	}
+	showStatus(ctx, KindJoinRequest, string(to), expiresAt)
 	return nil
 }
 

@@ -18,6 +18,14 @@ type InvitationInput struct {
 	ExpiresIn time.Duration
 	// ExpiresAt of a pending invitation, as stored when it was created.
 	ExpiresAt time.Time
+
+	// What the Temporal UI shows about the invitation, by ID (empty in runs started before
+	// they were added).
+	OrganizationID string `json:",omitempty"`
+	Role           string `json:",omitempty"`
+	Channel        string `json:",omitempty"`
+	InviterID      string `json:",omitempty"`
+	BatchID        string `json:",omitempty"`
 }
 
 // InvitationOutcome is how an invitation workflow run ended.

@@ -31,6 +31,18 @@ const (
 	ActivityNotifyInviter         = "NotifyInviterOfAcceptance"
 )
 
+// Delivery tracking and reminders (workflows/reminders.go).
+const (
+	// SignalDeliveryEvent carries what the mail provider reported about an invitation's
+	// e-mail (a DeliveryEvent), forwarded by the API from the provider's webhook.
+	SignalDeliveryEvent = "delivery-event"
+
+	ActivityInvitationSettings     = "InvitationSettings"
+	ActivitySendInvitationReminder = "SendInvitationReminder"
+	ActivityNotifyInviterOfFailure = "NotifyInviterOfFailure"
+	ActivityNotifyInviterOfExpiry  = "NotifyInviterOfExpiry"
+)
+
 // Application error types that cross from activities to workflows and on to the API.
 const (
 	// ErrDeliveryRefused: the provider refused the e-mail for good.

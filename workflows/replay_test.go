@@ -26,6 +26,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflowWithOptions(workflows.InvitationWorkflow, workflow.RegisterOptions{Name: "InvitationWorkflow"})
 			replayer.RegisterWorkflowWithOptions(workflows.JoinRequestWorkflow, workflow.RegisterOptions{Name: "JoinRequestWorkflow"})
+			replayer.RegisterWorkflowWithOptions(workflows.WebhookDeliveryWorkflow, workflow.RegisterOptions{Name: "WebhookDeliveryWorkflow"})
 			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Fatal(err)
 			}

@@ -27,6 +27,7 @@ import (
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/internal/testdb"
 	"github.com/usherhq/usher/worker"
+	"github.com/usherhq/usher/workflows"
 )
 
 const (
@@ -68,7 +69,7 @@ func startStack(ctx context.Context, opts options) (_ *stack, err error) {
 	if opts.verbose {
 		temporalLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "temporal-server")
 	}
-	if s.temporal, err = devtemporal.Start(devtemporal.Options{Namespace: namespace, Logger: temporalLog}); err != nil {
+	if s.temporal, err = devtemporal.Start(devtemporal.Options{Namespace: namespace, Logger: temporalLog, SearchAttributes: workflows.SearchAttributeTypes()}); err != nil {
 		return nil, fmt.Errorf("starting the in-process Temporal server: %w", err)
 	}
 

@@ -17,16 +17,16 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/usherhq/usher/internal/config"
 	"github.com/usherhq/usher/internal/devtemporal"
 	"github.com/usherhq/usher/internal/mailgunsrv"
+	"github.com/usherhq/usher/internal/metrics"
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/internal/twiliosrv"
 	"github.com/usherhq/usher/migrations"
+	"github.com/usherhq/usher/workflows"
 )
 
 // devDefaults make `usher dev` run with nothing configured.
@@ -48,7 +48,9 @@ func newDevCommand() *cobra.Command {
 		Short: "Run everything in one process: Temporal server and UI, worker, API and a development mailbox",
 		Long: `Runs an embedded Temporal server (gRPC on 127.0.0.1:7233, Web UI on :8233), the worker,
 the API (USHER_HTTP_ADDR, default :8080) and, unless MAILGUN_API_BASE is set, a development
-mailbox that catches every e-mail (listed at /dev/mail). MySQL comes from USHER_MYSQL_DSN,
+mailbox that catches every e-mail (listed at /dev/mail) and reports it delivered through
+Mailgun's event webhook (/v1/webhooks/mailgun); mail to an address starting with "bounce"
+bounces instead. MySQL comes from USHER_MYSQL_DSN,
 default root@tcp(127.0.0.1:3306)/usher; the database is created and migrated if needed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd.Context(), devOptions{temporalDB: temporalDB, temporalPort: temporalPort, uiPort: uiPort})
@@ -104,6 +106,7 @@ func runDev(ctx context.Context, opts devOptions) error {
 
 	temporal, err := devtemporal.Start(devtemporal.Options{
 		Port: opts.temporalPort, UIPort: opts.uiPort, DBFile: opts.temporalDB,
+		SearchAttributes: workflows.SearchAttributeTypes(),
 		// The server logs every internal queue at info; only its warnings help here.
 		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "temporal-server"),
 	})
@@ -112,19 +115,26 @@ func runDev(ctx context.Context, opts devOptions) error {
 	}
 	defer temporal.Stop()
 	cfg.TemporalAddress, cfg.TemporalNamespace = temporal.FrontendAddress(), temporal.Namespace()
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-		Logger: sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
-	})
+	// One process, one registry: the API's /metrics shows the worker's metrics too.
+	p := &process{cfg: cfg, store: st, logger: logger, metrics: metrics.New()}
+	closeTemporal, err := p.dialTemporal(ctx)
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
+	defer closeTemporal()
 
 	g, ctx := errgroup.WithContext(ctx)
 	extra := map[string]http.Handler{}
+	var mailbox *mailgunsrv.Server
 	if useMailbox {
-		mailbox := mailgunsrv.New(mailgunsrv.Options{Domain: cfg.MailgunDomain, APIKey: cfg.MailgunAPIKey, MaxMessages: 1000})
+		// Like Mailgun, the mailbox reports deliveries by webhook; mail to bounce…@ bounces.
+		mailbox = mailgunsrv.New(mailgunsrv.Options{Domain: cfg.MailgunDomain, APIKey: cfg.MailgunAPIKey, MaxMessages: 1000,
+			WebhookDelay: time.Second, Bounce: mailgunsrv.BounceLocalPartPrefix("bounce")})
+		if cfg.MailgunWebhookSigningKey == "" {
+			key := make([]byte, 32)
+			_, _ = rand.Read(key)
+			cfg.MailgunWebhookSigningKey = hex.EncodeToString(key)
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
@@ -155,11 +165,16 @@ func runDev(ctx context.Context, opts devOptions) error {
 	if err != nil {
 		return fmt.Errorf("USHER_HTTP_ADDR: %w", err)
 	}
-	server, err := newAPIServer(cfg, st, tc, logger, extra)
+	if mailbox != nil {
+		port := apiListener.Addr().(*net.TCPAddr).Port
+		mailbox.SetWebhook(fmt.Sprintf("http://127.0.0.1:%d/v1/webhooks/mailgun", port), cfg.MailgunWebhookSigningKey)
+	}
+	p.cfg = cfg // with the local providers' addresses
+	server, err := newAPIServer(p, extra)
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return runWorker(ctx, cfg, st, tc, logger) })
+	g.Go(func() error { return runWorker(ctx, p) })
 	g.Go(func() error { return serveListener(ctx, apiListener, server.Handler(), logger) })
 
 	printBanner(cfg, temporal, apiKey, useMailbox, time.Since(began))

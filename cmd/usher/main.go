@@ -30,5 +30,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newAPICommand(), newWorkerCommand(), newMigrateCommand(), newAPIKeyCommand(), newDevCommand())
 	root.AddCommand(newUsersCommand())
+	root.AddCommand(newAdminCommands()...)
 	return root
 }

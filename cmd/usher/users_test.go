@@ -203,6 +203,7 @@ type cliResult struct {
 
 type cliTest struct {
 	fake     *fakeUsher
+	api      http.Handler      // served instead of fake when set
 	env      map[string]string // USHER_API_URL and USHER_API_KEY are set unless given here
 	stdin    string
 	terminal bool
@@ -217,7 +218,11 @@ func (c cliTest) run(t *testing.T, args ...string) cliResult {
 	if c.fake == nil {
 		c.fake = &fakeUsher{}
 	}
-	srv := httptest.NewServer(c.fake.handler())
+	handler := c.api
+	if handler == nil {
+		handler = c.fake.handler()
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	vars := map[string]string{"USHER_API_URL": srv.URL, "USHER_API_KEY": testAPIKey}
 	for k, v := range c.env {
@@ -246,6 +251,7 @@ func (c cliTest) run(t *testing.T, args ...string) cliResult {
 	root.SetOut(&stdout)
 	root.SetErr(&stderr)
 	root.AddCommand(usersCommand(env))
+	root.AddCommand(adminCommands(env)...)
 	root.SetArgs(args)
 	err := root.ExecuteContext(c.ctx)
 	switch {

@@ -3,12 +3,14 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"net/mail"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,19 +20,22 @@ import (
 
 // Config is every setting Usher reads.
 type Config struct {
-	MySQLDSN          string   // USHER_MYSQL_DSN
-	TemporalAddress   string   // TEMPORAL_ADDRESS
-	TemporalNamespace string   // TEMPORAL_NAMESPACE
-	HTTPAddr          string   // USHER_HTTP_ADDR
-	PublicURL         string   // USHER_PUBLIC_URL
-	EmailFrom         string   // USHER_EMAIL_FROM
-	MailgunDomain     string   // MAILGUN_DOMAIN
-	MailgunAPIKey     string   // MAILGUN_API_KEY
-	MailgunAPIBase    string   // MAILGUN_API_BASE
-	LogLevel          string   // USHER_LOG_LEVEL
-	TemplatesDir      string   // USHER_TEMPLATES_DIR
-	SecretKey         string   // USHER_SECRET_KEY
-	TrustedProxies    []string // USHER_TRUSTED_PROXIES
+	MySQLDSN          string // USHER_MYSQL_DSN
+	TemporalAddress   string // TEMPORAL_ADDRESS
+	TemporalNamespace string // TEMPORAL_NAMESPACE
+	HTTPAddr          string // USHER_HTTP_ADDR
+	// MetricsAddr is where `usher worker` serves /metrics; "off" serves none. The API serves
+	// its metrics on USHER_HTTP_ADDR.
+	MetricsAddr    string   // USHER_METRICS_ADDR
+	PublicURL      string   // USHER_PUBLIC_URL
+	EmailFrom      string   // USHER_EMAIL_FROM
+	MailgunDomain  string   // MAILGUN_DOMAIN
+	MailgunAPIKey  string   // MAILGUN_API_KEY
+	MailgunAPIBase string   // MAILGUN_API_BASE
+	LogLevel       string   // USHER_LOG_LEVEL
+	TemplatesDir   string   // USHER_TEMPLATES_DIR
+	SecretKey      string   // USHER_SECRET_KEY
+	TrustedProxies []string // USHER_TRUSTED_PROXIES
 	// Join requests.
 	JoinDecisionWindow time.Duration // USHER_JOIN_DECISION_WINDOW
 	JoinTellRejected   bool          // USHER_JOIN_TELL_REJECTED
@@ -39,11 +44,21 @@ type Config struct {
 	PublicRateLimit int // USHER_PUBLIC_RATE_LIMIT
 	// SendsPerSecond caps e-mails and SMS handed to providers, across all workers.
 	SendsPerSecond float64 // USHER_SENDS_PER_SECOND
+	// WebhookRetryInitial is the first retry interval of outgoing webhooks (then doubling
+	// up to an hour, for a day); 0 means the default, 5 s.
+	WebhookRetryInitial time.Duration // USHER_WEBHOOK_RETRY_INITIAL
+	// InvitationReminders are how long before an invitation's expiry its invitee is
+	// reminded; none when empty.
+	InvitationReminders []time.Duration // USHER_INVITATION_REMINDERS
+	// NotifyInviterOnExpiry e-mails the inviter when an invitation expires unaccepted.
+	NotifyInviterOnExpiry bool // USHER_NOTIFY_INVITER_ON_EXPIRY
 	// SMS through Twilio: all three of SID, token and sender, or none (no SMS).
 	TwilioAccountSID string // TWILIO_ACCOUNT_SID
 	TwilioAuthToken  string // TWILIO_AUTH_TOKEN
 	TwilioFrom       string // TWILIO_FROM
 	TwilioAPIBase    string // TWILIO_API_BASE
+	// MailgunWebhookSigningKey verifies Mailgun's event webhooks; "" turns them off.
+	MailgunWebhookSigningKey string // MAILGUN_WEBHOOK_SIGNING_KEY
 }
 
 // SMSConfigured reports whether invitations may go by SMS.
@@ -56,11 +71,15 @@ var Defaults = Config{
 	TemporalAddress:   "127.0.0.1:7233",
 	TemporalNamespace: "default",
 	HTTPAddr:          ":8080",
+	MetricsAddr:       ":9090",
 	LogLevel:          "info",
 
 	JoinDecisionWindow: 14 * 24 * time.Hour,
 	JoinTellRejected:   true,
 	PublicRateLimit:    20,
+
+	InvitationReminders:   []time.Duration{48 * time.Hour},
+	NotifyInviterOnExpiry: true,
 }
 
 // Needs says which settings a command cannot run without.
@@ -80,11 +99,16 @@ func Load(base Config, needs Needs) (Config, error) {
 	read(&c.TemporalAddress, "TEMPORAL_ADDRESS")
 	read(&c.TemporalNamespace, "TEMPORAL_NAMESPACE")
 	read(&c.HTTPAddr, "USHER_HTTP_ADDR")
+	read(&c.MetricsAddr, "USHER_METRICS_ADDR")
+	if c.MetricsAddr == "off" {
+		c.MetricsAddr = ""
+	}
 	read(&c.PublicURL, "USHER_PUBLIC_URL")
 	read(&c.EmailFrom, "USHER_EMAIL_FROM")
 	read(&c.MailgunDomain, "MAILGUN_DOMAIN")
 	read(&c.MailgunAPIKey, "MAILGUN_API_KEY")
 	read(&c.MailgunAPIBase, "MAILGUN_API_BASE")
+	read(&c.MailgunWebhookSigningKey, "MAILGUN_WEBHOOK_SIGNING_KEY")
 	read(&c.LogLevel, "USHER_LOG_LEVEL")
 	read(&c.TemplatesDir, "USHER_TEMPLATES_DIR")
 	read(&c.TwilioAccountSID, "TWILIO_ACCOUNT_SID")
@@ -117,12 +141,34 @@ func Load(base Config, needs Needs) (Config, error) {
 		}
 		c.SendsPerSecond = f
 	}
+	if v := os.Getenv("USHER_WEBHOOK_RETRY_INITIAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Millisecond || d > time.Hour {
+			problems = append(problems, fmt.Errorf("USHER_WEBHOOK_RETRY_INITIAL: must be a duration between 10ms and 1h, got %q", v))
+		}
+		c.WebhookRetryInitial = d
+	}
 	if v := os.Getenv("USHER_PUBLIC_RATE_LIMIT"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			problems = append(problems, fmt.Errorf("USHER_PUBLIC_RATE_LIMIT: must be a positive number of requests a minute, got %q", v))
 		}
 		c.PublicRateLimit = n
+	}
+	// Set but empty means no reminders, so this one is looked up rather than read.
+	if v, ok := os.LookupEnv("USHER_INVITATION_REMINDERS"); ok {
+		reminders, err := ParseReminders(v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("USHER_INVITATION_REMINDERS: %w", err))
+		}
+		c.InvitationReminders = reminders
+	}
+	if v := os.Getenv("USHER_NOTIFY_INVITER_ON_EXPIRY"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("USHER_NOTIFY_INVITER_ON_EXPIRY: must be true or false, got %q", v))
+		}
+		c.NotifyInviterOnExpiry = b
 	}
 	if v := os.Getenv("USHER_JOIN_TELL_REJECTED"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -164,6 +210,11 @@ func (c Config) validate(needs Needs) error {
 			bad("USHER_HTTP_ADDR", "must be [host]:port, got %q", c.HTTPAddr)
 		}
 	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("USHER_METRICS_ADDR", `must be [host]:port or "off", got %q`, c.MetricsAddr)
+		}
+	}
 	if needs.Mail {
 		if u, err := url.Parse(c.PublicURL); c.PublicURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("USHER_PUBLIC_URL", "must be the absolute http(s) base URL of the links in e-mails, got %q", c.PublicURL)
@@ -203,4 +254,31 @@ func (c Config) validate(needs Needs) error {
 		bad("USHER_LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return errors.Join(problems...)
+}
+
+// maxReminder is the longest an invitation lasts (domain.MaxExpiresIn); a reminder further
+// ahead of the expiry could never go out.
+const maxReminder = 720 * time.Hour
+
+// ParseReminders reads a reminder schedule: durations before the expiry separated by
+// commas ("48h", "72h,24h"); "" or "none" means no reminders. The result is sorted, longest
+// first, without repeats.
+func ParseReminders(v string) ([]time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.EqualFold(v, "none") {
+		return nil, nil
+	}
+	var out []time.Duration
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		d, err := time.ParseDuration(part)
+		if err != nil || d < time.Minute || d > maxReminder {
+			return nil, fmt.Errorf("must be durations before the expiry separated by commas (such as \"72h,24h\"), each between 1m and 720h, or \"none\"; got %q", part)
+		}
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Duration) int { return cmp.Compare(b, a) })
+	return out, nil
 }

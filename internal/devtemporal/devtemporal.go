@@ -41,6 +41,8 @@ import (
 	"go.temporal.io/server/common/searchattribute/sadefs"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+
+	"github.com/usherhq/usher/internal/temporalsetup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -483,54 +485,10 @@ func (s *Server) waitReadyAndRegister(ctx context.Context, want map[string]enums
 	if len(want) == 0 {
 		return nil
 	}
-	missing, err := s.missingSearchAttributes(ctx, op, want)
-	if err != nil || len(missing) == 0 {
-		return err
+	if _, err := temporalsetup.EnsureSearchAttributes(ctx, op, s.namespace, want); err != nil {
+		return fmt.Errorf("devtemporal: %w", err)
 	}
-	if _, err := op.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		SearchAttributes: missing,
-		Namespace:        s.namespace,
-	}); err != nil {
-		return fmt.Errorf("devtemporal: adding search attributes: %w", err)
-	}
-	for {
-		missing, err = s.missingSearchAttributes(ctx, op, want)
-		if err != nil || len(missing) == 0 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("devtemporal: search attributes %v not visible after adding them", keys(missing))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func (s *Server) missingSearchAttributes(ctx context.Context, op operatorservice.OperatorServiceClient, want map[string]enums.IndexedValueType) (map[string]enums.IndexedValueType, error) {
-	resp, err := op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s.namespace})
-	if err != nil {
-		return nil, fmt.Errorf("devtemporal: listing search attributes: %w", err)
-	}
-	missing := map[string]enums.IndexedValueType{}
-	for name, typ := range want {
-		have, ok := resp.GetCustomAttributes()[name]
-		switch {
-		case !ok:
-			missing[name] = typ
-		case have != typ:
-			return nil, fmt.Errorf("devtemporal: search attribute %q already exists in namespace %q with type %v, want %v",
-				name, s.namespace, have, typ)
-		}
-	}
-	return missing, nil
-}
-
-func keys(m map[string]enums.IndexedValueType) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
+	return nil
 }
 
 // startUI runs the Temporal Web UI in a goroutine and waits until it answers.

@@ -49,6 +49,17 @@ const (
 	// People on file.
 	CodeBatchNotFound  Code = "batch_not_found"
 	CodeSMSUnavailable Code = "sms_not_configured"
+
+	// Outgoing webhooks.
+	CodeWebhookEndpointNotFound Code = "webhook_endpoint_not_found"
+	CodeWebhookDeliveryNotFound Code = "webhook_delivery_not_found"
+	CodeWebhooksUnavailable     Code = "webhooks_not_configured"
+
+	// Provider webhooks (POST /v1/webhooks/mailgun).
+	CodeMailgunWebhooksDisabled  Code = "mailgun_webhooks_not_configured"
+	CodeWebhookSignatureInvalid  Code = "invalid_signature"
+	CodeWebhookSignatureStale    Code = "stale_signature"
+	CodeWebhookSignatureReplayed Code = "replayed_signature"
 )
 
 // HTTPStatus is the one place where an error code meets an HTTP status.
@@ -56,9 +67,15 @@ func (c Code) HTTPStatus() int {
 	switch c {
 	case CodeInvalidRequest, CodeInvalidEmail, CodeInvalidExpiry, CodeSMSUnavailable:
 		return http.StatusBadRequest
-	case CodeUnauthorized:
+	case CodeWebhookEndpointNotFound, CodeWebhookDeliveryNotFound:
+		return http.StatusNotFound
+	case CodeWebhooksUnavailable:
+		return http.StatusServiceUnavailable
+	case CodeUnauthorized, CodeWebhookSignatureInvalid, CodeWebhookSignatureStale:
 		return http.StatusUnauthorized
-	case CodeNotFound, CodeOrganizationNotFound, CodeInvitationNotFound, CodeUserNotFound,
+	case CodeWebhookSignatureReplayed:
+		return http.StatusForbidden
+	case CodeNotFound, CodeMailgunWebhooksDisabled, CodeOrganizationNotFound, CodeInvitationNotFound, CodeUserNotFound,
 		CodeInviterNotFound, CodeInvalidToken, CodeMemberNotFound, CodeJoinRequestNotFound, CodeBatchNotFound:
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:

@@ -54,6 +54,8 @@ const (
 	// Decided by the workflow itself, never asked for.
 	ActionExpire Action = "expire"
 	ActionFail   Action = "fail"
+	// ActionRemind: a reminder before the expiry, with a fresh link (like a resend).
+	ActionRemind Action = "remind"
 )
 
 // CheckAction says whether action is allowed in status s, and if not, why, as the error a
@@ -99,6 +101,22 @@ const (
 	DeliverySending DeliveryStatus = "sending"
 	DeliverySent    DeliveryStatus = "sent"
 	DeliveryFailed  DeliveryStatus = "failed"
+	// DeliveryDelivered: the provider reported the message delivered to the recipient's
+	// mail server (Mailgun's "delivered" event webhook).
+	DeliveryDelivered DeliveryStatus = "delivered"
+)
+
+// DeliveryOutcome is what the provider reported about a message after accepting it.
+type DeliveryOutcome string
+
+const (
+	OutcomeDelivered DeliveryOutcome = "delivered"
+	// OutcomeDeferred: a temporary failure; the provider keeps trying.
+	OutcomeDeferred DeliveryOutcome = "deferred"
+	// OutcomeFailed: the provider gave up for good (a bounce).
+	OutcomeFailed DeliveryOutcome = "failed"
+	// OutcomeComplained: the recipient marked the message as spam.
+	OutcomeComplained DeliveryOutcome = "complained"
 )
 
 // Roles a membership can have.

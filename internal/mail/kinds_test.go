@@ -44,6 +44,15 @@ func sampleData(kind Kind, name, org, logo string) (any, string) {
 	case KindRenewalRequested:
 		return RenewalRequestedData{InviterName: name + " Inviter", InviteeName: name + " Invitee",
 			InviteeEmail: "bea@example.com", OrganizationName: org, LogoURL: logo}, ""
+	case KindInvitationReminder:
+		return InvitationData{InviteeName: name + " Invitee", InviterName: name + " Inviter", OrganizationName: org,
+			Role: "admin", Link: testLink, ExpiresAt: expires, LogoURL: logo}, testLink
+	case KindInvitationFailed:
+		return InvitationFailedData{InviterName: name + " Inviter", InviteeName: name + " Invitee", InviteeEmail: "bea@example.com",
+			OrganizationName: org, Reason: "550 5.1.1 mailbox unavailable", LogoURL: logo}, ""
+	case KindInvitationExpired:
+		return InvitationExpiredData{InviterName: name + " Inviter", InviteeName: name + " Invitee", InviteeEmail: "bea@example.com",
+			OrganizationName: org, ExpiresAt: expires, LogoURL: logo}, ""
 	}
 	panic("no sample for " + kind)
 }
@@ -69,6 +78,12 @@ func minimalData(kind Kind) (any, string) {
 		return JoinAlreadyMemberData{}, ""
 	case KindRenewalRequested:
 		return RenewalRequestedData{}, ""
+	case KindInvitationReminder:
+		return InvitationData{Link: testLink}, testLink
+	case KindInvitationFailed:
+		return InvitationFailedData{}, ""
+	case KindInvitationExpired:
+		return InvitationExpiredData{}, ""
 	}
 	panic("no sample for " + kind)
 }

@@ -44,6 +44,15 @@ const (
 	// expired or revoked invitation and asks for a new one
 	// (RenewalRequestedData).
 	KindRenewalRequested Kind = "invitation_renewal_requested"
+	// KindInvitationReminder reminds the invitee, before the invitation expires, with a
+	// fresh link (InvitationData).
+	KindInvitationReminder Kind = "invitation_reminder"
+	// KindInvitationFailed tells the inviter that the invitation could not be delivered
+	// (InvitationFailedData).
+	KindInvitationFailed Kind = "invitation_failed"
+	// KindInvitationExpired tells the inviter that the invitation expired unaccepted
+	// (InvitationExpiredData).
+	KindInvitationExpired Kind = "invitation_expired"
 )
 
 // Kinds lists every kind.
@@ -51,6 +60,7 @@ var Kinds = []Kind{
 	KindInvitation, KindSetPassword, KindInvitationAccepted,
 	KindJoinConfirm, KindJoinRequest, KindJoinReminder, KindJoinApproved, KindJoinRejected,
 	KindJoinAlreadyMember, KindRenewalRequested,
+	KindInvitationReminder, KindInvitationFailed, KindInvitationExpired,
 }
 
 // DefaultLocale is used when the requested locale has no templates.
@@ -126,6 +136,20 @@ type RenewalRequestedData struct {
 	LogoURL                                                  string
 }
 
+// InvitationFailedData fills KindInvitationFailed, sent to the inviter. Reason is the
+// provider's explanation, one line.
+type InvitationFailedData struct {
+	InviterName, InviteeName, InviteeEmail, OrganizationName, Reason string
+	LogoURL                                                          string
+}
+
+// InvitationExpiredData fills KindInvitationExpired, sent to the inviter.
+type InvitationExpiredData struct {
+	InviterName, InviteeName, InviteeEmail, OrganizationName string
+	ExpiresAt                                                time.Time
+	LogoURL                                                  string
+}
+
 // Rendered is a ready-to-send e-mail.
 type Rendered struct {
 	Subject, Text, HTML string
@@ -151,12 +175,14 @@ type view struct {
 	HasExpiry    bool
 	HasDecideBy  bool
 	Subject      string
+	// Reason is why a message could not be delivered (KindInvitationFailed), one line.
+	Reason string
 }
 
 // linkKinds are the kinds whose e-mail is built around one required link.
 var linkKinds = map[Kind]bool{
 	KindInvitation: true, KindSetPassword: true, KindJoinConfirm: true, KindJoinRequest: true,
-	KindJoinReminder: true, KindJoinApproved: true,
+	KindJoinReminder: true, KindJoinApproved: true, KindInvitationReminder: true,
 }
 
 var defaultRenderer = sync.OnceValues(func() (*Renderer, error) { return NewRenderer("") })
@@ -248,7 +274,7 @@ func makeView(kind Kind, data any) (view, error) {
 	var v view
 	var logo string
 	switch kind {
-	case KindInvitation:
+	case KindInvitation, KindInvitationReminder:
 		d, err := asData[InvitationData](kind, data)
 		if err != nil {
 			return v, err
@@ -318,6 +344,22 @@ func makeView(kind Kind, data any) (view, error) {
 		v = view{InviterName: d.InviterName, InviteeName: d.InviteeName, InviteeEmail: d.InviteeEmail,
 			OrganizationName: d.OrganizationName}
 		logo = d.LogoURL
+	case KindInvitationFailed:
+		d, err := asData[InvitationFailedData](kind, data)
+		if err != nil {
+			return v, err
+		}
+		v = view{InviterName: d.InviterName, InviteeName: d.InviteeName, InviteeEmail: d.InviteeEmail,
+			OrganizationName: d.OrganizationName, Reason: cleanLine(d.Reason, maxFailureRunes)}
+		logo = d.LogoURL
+	case KindInvitationExpired:
+		d, err := asData[InvitationExpiredData](kind, data)
+		if err != nil {
+			return v, err
+		}
+		v = view{InviterName: d.InviterName, InviteeName: d.InviteeName, InviteeEmail: d.InviteeEmail,
+			OrganizationName: d.OrganizationName, ExpiresAt: d.ExpiresAt}
+		logo = d.LogoURL
 	default:
 		return v, fmt.Errorf("mail: unknown kind %q", kind)
 	}
@@ -373,10 +415,16 @@ func validURL(s string) error {
 
 const maxNameRunes = 120
 
+// maxFailureRunes bounds a provider's explanation of a failure.
+const maxFailureRunes = 300
+
 // cleanName makes user-supplied text safe to place in a subject or a line of
 // text: no control characters, line breaks or bidi overrides, collapsed
 // spaces, bounded length.
-func cleanName(s string) string {
+func cleanName(s string) string { return cleanLine(s, maxNameRunes) }
+
+// cleanLine is cleanName with a length of max runes.
+func cleanLine(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
 			return ' '
@@ -387,8 +435,8 @@ func cleanName(s string) string {
 		return r
 	}, s)
 	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) > maxNameRunes {
-		s = strings.TrimSpace(string([]rune(s)[:maxNameRunes])) + "…"
+	if utf8.RuneCountInString(s) > max {
+		s = strings.TrimSpace(string([]rune(s)[:max])) + "…"
 	}
 	return s
 }

@@ -421,6 +421,7 @@ func sampleViews(kind Kind) (full, empty view) {
 		OrganizationName: "Organization", Role: "admin", LogoURL: "https://usher.example/logo.png",
 		Message: "Hello,\n\nthanks", MessageLines: []string{"Hello,", "", "thanks"},
 		ExpiresAt: when, DecideBy: when, HasExpiry: true, HasDecideBy: true,
+		Reason: "550 5.1.1 mailbox unavailable",
 	}
 	switch {
 	case linkKinds[kind]:

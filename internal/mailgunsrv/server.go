@@ -18,6 +18,9 @@
 //	POST /v3/{domain}/messages      multipart/form-data or x-www-form-urlencoded
 //	GET  /v3/{domain}/events        list "accepted" events (filters, paging)
 //	GET  /v3/{domain}/events/{page} follow paging.next/previous/first/last
+//
+// With Options.WebhookURL set it also posts signed event webhooks (delivered, or a
+// permanent failure for the addresses Options.Bounce picks) as Mailgun does.
 package mailgunsrv
 
 import (
@@ -52,6 +55,16 @@ type Options struct {
 	// Logger, if set, gets one line per accepted message (id, recipients,
 	// subject; never the body).
 	Logger *slog.Logger
+
+	// WebhookURL, if set, receives Mailgun's event webhooks for every accepted
+	// message (see webhooks.go and [Server.SetWebhook]), signed with
+	// WebhookSigningKey, WebhookDelay after the message was accepted.
+	WebhookURL        string
+	WebhookSigningKey string
+	WebhookDelay      time.Duration
+	// Bounce, if set, picks the recipients whose messages bounce: their webhook is a
+	// permanent "failed" instead of "delivered" (see [BounceLocalPartPrefix]).
+	Bounce func(recipient string) bool
 }
 
 // Message is a message the server accepted, as the client sent it.
@@ -134,6 +147,7 @@ type Server struct {
 	requests int
 	fault    func(Message) *Fault
 	changed  chan struct{} // closed and replaced whenever messages change
+	webhooks sync.WaitGroup
 }
 
 type stored struct {
@@ -262,10 +276,14 @@ func (s *Server) store(m Message) {
 	defer s.mu.Unlock()
 	st := &stored{msg: m}
 	s.messages = append(s.messages, st)
+	accepted := make([]*event, 0, len(m.To))
 	for _, rcpt := range m.To {
 		s.seq++
-		s.events = append(s.events, &event{seq: s.seq, id: randomID(), recipient: rcpt, msg: st})
+		ev := &event{seq: s.seq, id: randomID(), recipient: rcpt, msg: st}
+		s.events = append(s.events, ev)
+		accepted = append(accepted, ev)
 	}
+	s.scheduleWebhooksLocked(accepted)
 	if max := s.opts.MaxMessages; max > 0 && len(s.messages) > max {
 		drop := len(s.messages) - max
 		dropped := make(map[*stored]bool, drop)

@@ -131,6 +131,9 @@ func (s *Store) AcceptInvitation(ctx context.Context, r AcceptRequest) (Acceptan
 		if err := appendEvent(ctx, tx, r.EventKey, inv.ID, "accept", &from, domain.StatusAccepted, nil, now); err != nil {
 			return err
 		}
+		if err := recordAcceptedEvents(ctx, tx, r.EventKey, inv, out, now); err != nil {
+			return err
+		}
 		// Remembered so that a replay of this accept reports the same outcome.
 		if out.PasswordSet {
 			return appendEvent(ctx, tx, r.EventKey+"/password", inv.ID, "password_set", nil, domain.StatusAccepted, nil, now)

@@ -84,8 +84,13 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, []Membership, err
 func (s *Store) CreateUser(ctx context.Context, email, name string, passwordHash []byte) (User, error) {
 	now := s.timestamp()
 	user := User{ID: NewID(), Email: email, Name: name, PasswordHash: passwordHash, CreatedAt: now, UpdatedAt: now}
-	_, err := s.db.NamedExecContext(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-		VALUES (:id, :email, :name, :password_hash, :created_at, :updated_at)`, user)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.NamedExecContext(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+			VALUES (:id, :email, :name, :password_hash, :created_at, :updated_at)`, user); err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, userCreatedKey(user.ID), userCreatedEvent(user.ID, "", UserSourceAdmin, nil, len(passwordHash) > 0, now))
+	})
 	if isDuplicate(err) {
 		return User{}, domain.Errorf(domain.CodeInvalidRequest, "an account with that e-mail address already exists")
 	}

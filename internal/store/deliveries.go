@@ -49,6 +49,12 @@ func beginDelivery(ctx context.Context, tx *sqlx.Tx, key, kind string, invitatio
 // e-mail with key is being sent with a link whose token hashes to tokenHash. Only the newest
 // token of an invitation works. It returns what the e-mail must say.
 func (s *Store) BeginInvitationDelivery(ctx context.Context, key, invitationID string, tokenHash []byte) (InvitationContext, error) {
+	return s.BeginInvitationLinkDelivery(ctx, key, DeliveryKindInvitation, invitationID, tokenHash)
+}
+
+// BeginInvitationLinkDelivery is BeginInvitationDelivery for a message of another kind
+// that carries the invitation's link (a reminder).
+func (s *Store) BeginInvitationLinkDelivery(ctx context.Context, key, kind, invitationID string, tokenHash []byte) (InvitationContext, error) {
 	now := s.timestamp()
 	var ic InvitationContext
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -69,7 +75,7 @@ func (s *Store) BeginInvitationDelivery(ctx context.Context, key, invitationID s
 			tokenHash, invitationID, key, now); err != nil {
 			return err
 		}
-		if err := beginDelivery(ctx, tx, key, "invitation", &invitationID, nil, now); err != nil {
+		if err := beginDelivery(ctx, tx, key, kind, &invitationID, nil, now); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE invitations SET delivery_status = ?, delivery_attempts = delivery_attempts + 1, updated_at = ? WHERE id = ?`,
@@ -117,11 +123,15 @@ func (s *Store) FinishDelivery(ctx context.Context, key, providerID string) erro
 			return err
 		}
 		// Found by primary key through the delivery: a match on current_delivery_key alone
-		// would scan (and lock) the whole table.
+		// would scan (and lock) the whole table. A "delivered" webhook may have come first.
 		_, err := tx.ExecContext(ctx, `UPDATE invitations i JOIN email_deliveries d ON d.invitation_id = i.id
-			SET i.delivery_status = ?, i.delivery_last_error = NULL, i.updated_at = ?
-			WHERE d.delivery_key = ? AND i.current_delivery_key = d.delivery_key AND i.status = ?`, domain.DeliverySent, now, key, domain.StatusPending)
-		return err
+			SET i.delivery_status = IF(d.outcome <=> ?, ?, ?), i.delivery_last_error = NULL, i.updated_at = ?
+			WHERE d.delivery_key = ? AND i.current_delivery_key = d.delivery_key AND i.status = ? AND i.delivery_status <> ?`,
+			domain.OutcomeDelivered, domain.DeliveryDelivered, domain.DeliverySent, now, key, domain.StatusPending, domain.DeliveryFailed)
+		if err != nil {
+			return err
+		}
+		return recordSentEvent(ctx, tx, key, now)
 	})
 }
 

@@ -156,7 +156,10 @@ func (s *Store) CreateInvitation(ctx context.Context, in NewInvitation, idem *Id
 		if err != nil {
 			return err
 		}
-		return appendEvent(ctx, tx, "create/"+inv.ID, inv.ID, "create", nil, inv.Status, nil, now)
+		if err := appendEvent(ctx, tx, "create/"+inv.ID, inv.ID, "create", nil, inv.Status, nil, now); err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, "create/"+inv.ID, invitationCreatedEvent(inv))
 	})
 	if errors.Is(err, errIdempotentReplay) {
 		return s.replayIdempotencyKey(ctx, idem, requestHash)
@@ -342,7 +345,10 @@ func (s *Store) ApplyStatusChange(ctx context.Context, c StatusChange) error {
 			r := truncate(c.Reason, 500)
 			reason = &r
 		}
-		return appendEvent(ctx, tx, c.EventKey, c.InvitationID, c.Action, &from, c.To, reason, now)
+		if err := appendEvent(ctx, tx, c.EventKey, c.InvitationID, c.Action, &from, c.To, reason, now); err != nil {
+			return err
+		}
+		return recordStatusChangeEvent(ctx, tx, c, now)
 	})
 }
 

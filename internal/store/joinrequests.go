@@ -142,7 +142,10 @@ func (s *Store) CreateJoinRequest(ctx context.Context, in NewJoinRequest) (jr Jo
 		if err != nil {
 			return err
 		}
-		return appendJoinEvent(ctx, tx, "create/"+jr.ID, jr.ID, "create", nil, jr.Status, nil, now)
+		if err := appendJoinEvent(ctx, tx, "create/"+jr.ID, jr.ID, "create", nil, jr.Status, nil, now); err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, "create/"+jr.ID, joinRequestCreatedEvent(jr))
 	})
 	if isDuplicate(err) {
 		var open JoinRequest
@@ -256,7 +259,10 @@ func (s *Store) ApplyJoinStatusChange(ctx context.Context, c JoinStatusChange) e
 		if c.Reason != "" {
 			reason = &c.Reason
 		}
-		return appendJoinEvent(ctx, tx, c.EventKey, c.JoinRequestID, c.Action, &from, c.To, reason, now)
+		if err := appendJoinEvent(ctx, tx, c.EventKey, c.JoinRequestID, c.Action, &from, c.To, reason, now); err != nil {
+			return err
+		}
+		return recordJoinStatusChangeEvent(ctx, tx, c, now)
 	})
 }
 
@@ -384,7 +390,10 @@ func (s *Store) ApproveJoinRequest(ctx context.Context, id, role, eventKey strin
 			return err
 		}
 		from := jr.Status
-		return appendJoinEvent(ctx, tx, eventKey, id, "approve", &from, domain.JoinApproved, nil, now)
+		if err := appendJoinEvent(ctx, tx, eventKey, id, "approve", &from, domain.JoinApproved, nil, now); err != nil {
+			return err
+		}
+		return recordApprovedEvents(ctx, tx, eventKey, jr, role, out, now)
 	})
 	if isDuplicate(err) {
 		return JoinApproval{}, errRetryAccept

@@ -59,6 +59,9 @@ func (s *Store) PutOnFile(ctx context.Context, people []NewPerson) (userIDs []st
 			if existing, err = userIDsByEmail(ctx, tx, emails); err != nil {
 				return err
 			}
+			if err := recordOnFileUsersCreated(ctx, tx, people, rows, existing, now); err != nil {
+				return err
+			}
 		}
 		entries := make([]map[string]any, 0, len(people))
 		userIDs = make([]string, len(people))

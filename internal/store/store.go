@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -18,6 +19,10 @@ import (
 type Store struct {
 	db  *sqlx.DB
 	now func() time.Time
+
+	// observer hears of every event after its transaction commits (events.go).
+	observer       atomic.Pointer[func(Event)]
+	webhooksQueued chan struct{}
 }
 
 // New returns a Store on db. now may be nil (wall clock).
@@ -25,7 +30,7 @@ func New(db *sqlx.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now}
+	return &Store{db: db, now: now, webhooksQueued: make(chan struct{}, 1)}
 }
 
 // Open connects to dsn with the settings Usher relies on: UTC times parsed into time.Time.
@@ -67,16 +72,25 @@ func ValidID(id string) bool {
 	return err == nil && len(id) == 36
 }
 
+// inTx runs fn in a transaction. The events fn records (recordEvent) reach the event
+// observer, and queued webhooks the dispatcher, only once the transaction has committed.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	rec := &txRecord{}
+	recording.Store(tx, rec)
+	defer recording.Delete(tx)
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.afterCommit(rec)
+	return nil
 }
 
 func isDuplicate(err error) bool {
