@@ -203,7 +203,8 @@ again, expiring --expires-in from now) and sent a fresh link. Without --expires-
 invitation's own expires_in is used.`,
 		example: `  usher invitations renew 0190f3c2-… --expires-in 72h
   usher invitations renew --status expired --organization 0190a0c4-… --expires-in 72h
-  usher invitations renew --status expired --all-matching --json`,
+  usher invitations renew --status expired --json | jq .failures_by_code
+  usher invitations renew --all-matching --expires-in 24h`,
 		do: func(ctx context.Context, c *apiclient.Client, id, expiresIn string) (apiclient.Invitation, error) {
 			return c.RenewInvitation(ctx, id, expiresIn)
 		},

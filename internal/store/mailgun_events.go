@@ -125,10 +125,13 @@ func (s *Store) RecordMailgunEvent(ctx context.Context, e MailgunEvent) (Mailgun
 		}
 		switch e.Outcome {
 		case domain.OutcomeDelivered:
-			_, err = tx.ExecContext(ctx, `UPDATE invitations SET delivery_status = ?, delivery_last_error = NULL, updated_at = ?
+			if _, err := tx.ExecContext(ctx, `UPDATE invitations SET delivery_status = ?, delivery_last_error = NULL, updated_at = ?
 				WHERE id = ? AND current_delivery_key = ? AND delivery_status IN (?, ?, ?)`,
 				domain.DeliveryDelivered, now, *out.Delivery.InvitationID, e.DeliveryKey,
-				domain.DeliveryQueued, domain.DeliverySending, domain.DeliverySent)
+				domain.DeliveryQueued, domain.DeliverySending, domain.DeliverySent); err != nil {
+				return err
+			}
+			err = recordDeliveredEvent(ctx, tx, out.Delivery, at)
 		case domain.OutcomeFailed:
 			_, err = tx.ExecContext(ctx, `UPDATE invitations SET delivery_status = ?, delivery_last_error = ?, updated_at = ?
 				WHERE id = ? AND current_delivery_key = ? AND status = ?`,
@@ -182,4 +185,18 @@ func (s *Store) DeliveryOutcome(ctx context.Context, key string) (outcome domain
 		reason = *row.Reason
 	}
 	return outcome, reason, nil
+}
+
+// recordDeliveredEvent records invitation.delivered (events.go) for a message carrying an
+// invitation's link, once per message.
+func recordDeliveredEvent(ctx context.Context, tx *sqlx.Tx, d Delivery, at time.Time) error {
+	var organizationID string
+	if err := tx.GetContext(ctx, &organizationID, `SELECT organization_id FROM invitations WHERE id = ?`, *d.InvitationID); err != nil {
+		return err
+	}
+	return recordEvent(ctx, tx, "delivered/"+d.Key, Event{
+		Type: EventInvitationDelivered, OrganizationID: organizationID, SubjectID: *d.InvitationID, OccurredAt: at,
+		Data: eventData(map[string]any{"invitation_id": *d.InvitationID, "delivery_key": d.Key, "delivered_at": at,
+			"reminder": d.Kind != DeliveryKindInvitation}),
+	})
 }
