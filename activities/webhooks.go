@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/usherhq/usher/internal/metrics"
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/internal/webhooks"
 	"github.com/usherhq/usher/workflows"
@@ -79,8 +80,10 @@ func (a *Activities) DeliverWebhook(ctx context.Context, deliveryID string) erro
 		return err
 	}
 	if res.Delivered() {
+		a.Metrics.ObserveWebhookDelivery(metrics.WebhookDelivered, res.Duration)
 		return nil
 	}
+	a.Metrics.ObserveWebhookDelivery(metrics.WebhookRetry, res.Duration)
 	return temporal.NewApplicationError(failure, "WebhookNotDelivered")
 }
 
@@ -110,5 +113,9 @@ func nextWebhookAttempt(info activity.Info, createdAt, now time.Time) *time.Time
 
 // FailWebhookDelivery records that a delivery gave up.
 func (a *Activities) FailWebhookDelivery(ctx context.Context, f workflows.WebhookFailure) error {
-	return a.Store.FailWebhookDelivery(ctx, f.DeliveryID, f.Reason)
+	if err := a.Store.FailWebhookDelivery(ctx, f.DeliveryID, f.Reason); err != nil {
+		return err
+	}
+	a.Metrics.CountWebhookGivenUp()
+	return nil
 }

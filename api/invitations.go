@@ -38,6 +38,8 @@ type invitationJSON struct {
 	AcceptedAt     *time.Time      `json:"accepted_at"`
 	RevokedAt      *time.Time      `json:"revoked_at"`
 	FailureReason  *string         `json:"failure_reason"`
+	Channel        string          `json:"channel"`
+	BatchID        *string         `json:"batch_id"`
 	Delivery       deliveryJSON    `json:"delivery"`
 }
 
@@ -57,6 +59,7 @@ func toInvitationJSON(inv store.Invitation) invitationJSON {
 		Role: inv.Role, InviterID: inv.InviterID, UserID: inv.UserID, Locale: inv.Locale, RedirectURL: inv.RedirectURL,
 		Metadata: metadata, ExpiresIn: inv.ExpiresIn().String(), ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt,
 		UpdatedAt: inv.UpdatedAt, AcceptedAt: inv.AcceptedAt, RevokedAt: inv.RevokedAt, FailureReason: inv.FailureReason,
+		Channel: inv.Channel, BatchID: inv.BatchID,
 		Delivery: deliveryJSON{Status: inv.DeliveryStatus, Attempts: inv.DeliveryAttempts, LastError: inv.DeliveryLastError},
 	}
 }

@@ -140,10 +140,15 @@ func toJoinView(c store.JoinRequestContext) JoinRequestView {
 }
 
 func (j joinService) view(ctx context.Context, token, purpose string) (JoinRequestView, error) {
+	try, err := j.s.tryToken(ctx, token)
+	if err != nil {
+		return JoinRequestView{}, err
+	}
 	if !domain.ValidTokenFormat(token) {
 		return JoinRequestView{}, domain.Errorf(domain.CodeInvalidToken, "this link is not valid")
 	}
 	c, err := j.s.Store.FindJoinRequestByToken(ctx, domain.HashToken(token), purpose)
+	try.settle(err)
 	if err != nil {
 		return JoinRequestView{}, err
 	}

@@ -21,10 +21,15 @@ import (
 // resolveToken finds the invitation a link's token belongs to. A token of the wrong shape
 // never reaches the database.
 func (s *Server) resolveToken(ctx context.Context, token string) (store.TokenMatch, error) {
+	try, err := s.tryToken(ctx, token)
+	if err != nil {
+		return store.TokenMatch{}, err
+	}
 	if !domain.ValidTokenFormat(token) {
 		return store.TokenMatch{}, domain.Errorf(domain.CodeInvalidToken, "this link is not valid")
 	}
 	match, err := s.Store.FindInvitationByToken(ctx, domain.HashToken(token))
+	try.settle(err)
 	if err != nil {
 		return match, err
 	}
@@ -126,22 +131,35 @@ func (s *Server) acceptByToken(ctx context.Context, token, name string, password
 // viewPasswordToken tells whether a set-password link still works, and whose it is,
 // without using it up.
 func (s *Server) viewPasswordToken(ctx context.Context, token string) (store.User, error) {
+	try, err := s.tryToken(ctx, token)
+	if err != nil {
+		return store.User{}, err
+	}
 	if !domain.ValidTokenFormat(token) {
 		return store.User{}, domain.Errorf(domain.CodeInvalidToken, "this link is not valid")
 	}
-	return s.Store.PasswordTokenUser(ctx, domain.HashToken(token))
+	user, err := s.Store.PasswordTokenUser(ctx, domain.HashToken(token))
+	try.settle(err)
+	return user, err
 }
 
 // setPasswordByToken consumes a set-password link.
 func (s *Server) setPasswordByToken(ctx context.Context, token, password string) (userID string, err error) {
+	try, err := s.tryToken(ctx, token)
+	if err != nil {
+		return "", err
+	}
 	if !domain.ValidTokenFormat(token) {
 		return "", domain.Errorf(domain.CodeInvalidToken, "this link is not valid")
 	}
 	hash, err := hashPassword(password, "")
 	if err != nil {
+		try.settle(nil) // the token was not tried
 		return "", err
 	}
-	return s.Store.SetPasswordWithToken(ctx, domain.HashToken(token), hash)
+	userID, err = s.Store.SetPasswordWithToken(ctx, domain.HashToken(token), hash)
+	try.settle(err)
+	return userID, err
 }
 
 type tokenRequest struct {

@@ -12,11 +12,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 
 	"github.com/usherhq/usher/internal/domain"
+	"github.com/usherhq/usher/internal/metrics"
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/internal/webhooks"
 )
@@ -29,8 +28,6 @@ type Server struct {
 	Store    *store.Store
 	Temporal client.Client
 	Logger   *slog.Logger
-	// Registry receives the API's metrics and is served at /metrics.
-	Registry *prometheus.Registry
 	// Extra mounts further handlers (the development mailbox) at these exact paths.
 	Extra map[string]http.Handler
 
@@ -47,17 +44,25 @@ type Server struct {
 	Join JoinSettings
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	TrustedProxies []string
+	// TokenGuessesPerMinute limits failed uses of link tokens (unknown or malformed) per
+	// client address and per token prefix (api/ratelimit.go); 0 means
+	// DefaultTokenGuessesPerMinute.
+	TokenGuessesPerMinute int
 	// SMSEnabled says whether invitations may go by SMS (an SMS provider is configured).
 	SMSEnabled bool
 	// MailgunWebhookSigningKey verifies Mailgun's event webhooks at /v1/webhooks/mailgun;
 	// "" turns the endpoint off (404 mailgun_webhooks_not_configured).
 	MailgunWebhookSigningKey string
+	// Metrics is the process's registry, served at /metrics; the API adds its HTTP metrics
+	// and counts Mailgun webhooks. nil: a registry of the server's own.
+	Metrics *metrics.Metrics
 	// WebhookSealer encrypts the signing secrets of webhook endpoints (a key derived from
 	// USHER_SECRET_KEY, shared with the worker); nil means endpoints cannot be registered.
 	WebhookSealer *webhooks.Sealer
 
 	metrics *httpMetrics
 	limiter *ipLimiter
+	tokens  *tokenGuard
 	// mailgunWebhooks counts Mailgun webhooks, to prune their records now and then.
 	mailgunWebhooks atomic.Uint64
 }
@@ -71,11 +76,12 @@ func (s *Server) Handler() http.Handler {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	if s.Registry == nil {
-		s.Registry = prometheus.NewRegistry()
+	if s.Metrics == nil {
+		s.Metrics = metrics.New()
 	}
-	s.metrics = newHTTPMetrics(s.Registry)
+	s.metrics = newHTTPMetrics(s.Metrics.Registry)
 	s.limiter = newIPLimiter(s.Join.SearchesPerMinute)
+	s.tokens = newTokenGuard(s.TokenGuessesPerMinute)
 
 	r := gin.New()
 	// Client addresses (for rate limits) come from the connection unless trusted proxies
@@ -97,7 +103,7 @@ func (s *Server) Handler() http.Handler {
 	r.HEAD("/healthz", healthy)
 	r.GET("/readyz", s.ready)
 	r.HEAD("/readyz", s.ready)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry})))
+	r.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", OpenAPIDocument) })
 	// The short link of SMS invitations leads to the same hosted page.
 	shortLink := func(c *gin.Context) {

@@ -23,17 +23,30 @@ func (s *Server) runUpdate(ctx context.Context, workflowID, name string, start c
 	update := client.UpdateWorkflowOptions{
 		WorkflowID: workflowID, UpdateName: name, Args: args, WaitForStage: client.WorkflowUpdateStageCompleted,
 	}
-	var handle client.WorkflowUpdateHandle
-	var err error
-	if start != nil {
-		handle, err = s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: start, UpdateOptions: update})
-	} else {
-		handle, err = s.Temporal.UpdateWorkflow(ctx, update)
+	for retry := time.Duration(0); ; retry = min(2*retry+10*time.Millisecond, time.Second) {
+		var handle client.WorkflowUpdateHandle
+		var err error
+		if start != nil {
+			handle, err = s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: start, UpdateOptions: update})
+		} else {
+			handle, err = s.Temporal.UpdateWorkflow(ctx, update)
+		}
+		if err == nil {
+			err = handle.Get(ctx, result)
+		}
+		// The workflow task that ran the update failed, for instance because an activity
+		// finished while it completed the workflow, and the update was rolled back. What it
+		// recorded in MySQL stays, under the same event key a second attempt reuses, so
+		// the update is tried again rather than leaving MySQL ahead of the workflow.
+		if !errors.As(err, new(*serviceerror.WorkflowNotReady)) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(retry):
+		}
 	}
-	if err != nil {
-		return err
-	}
-	return handle.Get(ctx, result)
 }
 
 // explainWorkflowFailure turns what Temporal said into what the client should hear. When

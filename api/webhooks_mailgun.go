@@ -50,14 +50,17 @@ func (s *Server) mailgunWebhook(c *gin.Context) {
 	}
 	hook, err := mail.ParseMailgunWebhook(body)
 	if err != nil {
+		s.Metrics.ObserveMailgunWebhook("", "malformed")
 		writeError(c, domain.Errorf(domain.CodeInvalidRequest, "the body is not a Mailgun event webhook: a JSON object with signature and event-data"))
 		return
 	}
 	switch err := hook.Verify(s.MailgunWebhookSigningKey, time.Now()); {
 	case errors.Is(err, mail.ErrSignatureStale):
+		s.Metrics.ObserveMailgunWebhook(hook.Event, "stale")
 		writeError(c, domain.Errorf(domain.CodeWebhookSignatureStale, "the signature's timestamp is more than %s from now", mail.MailgunWebhookWindow))
 		return
 	case err != nil:
+		s.Metrics.ObserveMailgunWebhook(hook.Event, "forged")
 		writeError(c, domain.Errorf(domain.CodeWebhookSignatureInvalid, "the signature does not match"))
 		return
 	}
@@ -71,10 +74,16 @@ func (s *Server) mailgunWebhook(c *gin.Context) {
 		Outcome: outcome, Reason: hook.Reason, At: hook.At,
 	})
 	if err != nil {
+		result := "error"
+		if domain.ErrorCode(err) == domain.CodeWebhookSignatureReplayed {
+			result = "replayed"
+		}
+		s.Metrics.ObserveMailgunWebhook(hook.Event, result)
 		writeError(c, err)
 		return
 	}
 	if result.Duplicate {
+		s.Metrics.ObserveMailgunWebhook(hook.Event, "duplicate")
 		c.JSON(http.StatusOK, gin.H{"status": "duplicate"})
 		return
 	}
@@ -94,13 +103,20 @@ func (s *Server) mailgunWebhook(c *gin.Context) {
 				s.Logger.ErrorContext(c, "forgetting a Mailgun webhook token", "error", ferr)
 			}
 			c.Error(err) //nolint:errcheck // recorded for the request log
+			s.Metrics.ObserveMailgunWebhook(hook.Event, "error")
 			writeError(c, domain.Errorf(domain.CodeTemporarilyUnavailable, "the event was recorded but could not be passed on yet; retry"))
 			return
 		}
 	}
 	if err := s.Store.MarkMailgunEventHandled(c, hook.ID); err != nil {
+		s.Metrics.ObserveMailgunWebhook(hook.Event, "error")
 		writeError(c, err)
 		return
+	}
+	if result.Found {
+		s.Metrics.ObserveMailgunWebhook(hook.Event, "accepted")
+	} else {
+		s.Metrics.ObserveMailgunWebhook(hook.Event, "unknown")
 	}
 	c.JSON(http.StatusOK, gin.H{"status": status})
 }

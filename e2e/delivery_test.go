@@ -54,6 +54,8 @@ func TestBounceFailsTheInvitationAndTellsTheInviter(t *testing.T) {
 	if res := call(t, "POST", "/v1/public/invitations/accept", map[string]any{"token": token}, withoutKey); res.Status == http.StatusOK {
 		t.Fatalf("a failed invitation was accepted: %s", res.Raw)
 	}
+	// The bounce reached the workflow without the address (Mailgun's text quotes it).
+	checkHistory(t, id, "bounced", email, inviterEmail, token)
 }
 
 // When an invitation expires unaccepted, its inviter hears of it.

@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usherhq/usher/internal/domain"
 	"github.com/usherhq/usher/internal/mailgunsrv"
 	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/worker"
+	"github.com/usherhq/usher/workflows"
 )
 
 // faultFor makes the Mailgun test server misbehave for messages to one address only, so
@@ -261,5 +263,27 @@ func TestReconcilerStartsOrphanedInvitations(t *testing.T) {
 	_ = again
 	if n := len(mailTo(email, "invitation")); n != 1 {
 		t.Fatalf("%d e-mails", n)
+	}
+}
+
+// A revoke that lands while the first send's activity is completing used to fail its
+// workflow task (UnhandledCommand: the workflow tried to complete while the activity's result
+// arrived), which rolled the update back after its status was written to MySQL. The API
+// retries such an update; the workflow and MySQL must end up agreeing.
+func TestRevokeRacingTheFirstSendIsNotLost(t *testing.T) {
+	org := createOrganization(t, "Racing Org", nil)
+	for range 8 {
+		email := uniqueEmail(t, "racing")
+		id := invite(t, map[string]any{"email": email, "organization_id": org}).str("id")
+		waitForMail(t, email, "invitation", 1)
+		expect(t, call(t, "POST", "/v1/invitations/"+id+"/revoke", nil), http.StatusOK, "")
+
+		var outcome workflows.InvitationOutcome
+		if err := env.client.GetWorkflow(context.Background(), workflows.InvitationWorkflowID(id), "").Get(context.Background(), &outcome); err != nil {
+			t.Fatal(err)
+		}
+		if stored := call(t, "GET", "/v1/invitations/"+id, nil).str("status"); outcome.Status != domain.StatusRevoked || stored != "revoked" {
+			t.Fatalf("workflow ended %q, MySQL says %q; both should be revoked", outcome.Status, stored)
+		}
 	}
 }

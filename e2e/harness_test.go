@@ -128,10 +128,12 @@ func startStack(ctx context.Context) (*stack, error) {
 		return nil, err
 	}
 
-	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet, SMSEnabled: true, Registry: s.metrics.Registry,
+	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet, SMSEnabled: true, Metrics: s.metrics,
 		// The tests all come from 127.0.0.1; TestMemberSearchIsRateLimitedPerAddress checks the
 		// limit on a server of its own.
-		Join: api.JoinSettings{JoinSettings: workflows.JoinSettings{TellVisitorOnReject: true}, SearchesPerMinute: 100000}}
+		Join: api.JoinSettings{JoinSettings: workflows.JoinSettings{TellVisitorOnReject: true}, SearchesPerMinute: 100000},
+		// Likewise for failed token lookups (e2e/abuse_test.go tests the limit).
+		TokenGuessesPerMinute: 100000}
 	// Hosted pages (pages_test.go, browser_test.go): a fixed key, as several instances
 	// would share; Validate reports a broken page template before the tests start.
 	server.PageSecret = []byte("e2e hosted pages secret, 32 byte")

@@ -83,9 +83,10 @@ type invitation struct {
 	resends []string
 
 	// Delivery tracking and reminders (reminders.go); zero in runs recorded before them.
-	following  bool
-	settings   InvitationSettings
-	complained bool
+	following   bool
+	settings    InvitationSettings
+	complained  bool
+	followingUp bool // a reminder or a bounce is being recorded
 }
 
 // awaitAcceptOrExpiry waits until the status changes, the expiry moves, or the expiry

@@ -75,16 +75,27 @@ func (inv *invitation) onDeliveryEvent(ctx workflow.Context, ev DeliveryEvent) {
 	case domain.OutcomeComplained:
 		inv.complained = true
 	case domain.OutcomeFailed:
-		if inv.status != domain.StatusPending || inv.accepting {
-			return
-		}
-		reason := ev.Reason
-		if reason == "" {
-			reason = "the e-mail bounced"
-		}
-		inv.stopDelivery()
-		_ = inv.changeStatus(ctx, domain.ActionFail, domain.StatusFailed, reason, nil, "")
+		inv.exclusively(ctx, func() {
+			if inv.status != domain.StatusPending || ev.DeliveryKey != inv.deliveryKey {
+				return
+			}
+			reason := ev.Reason
+			if reason == "" {
+				reason = "the e-mail bounced"
+			}
+			inv.stopDelivery()
+			_ = inv.changeStatus(ctx, domain.ActionFail, domain.StatusFailed, reason, nil, "")
+		})
 	}
+}
+
+// exclusively runs fn once no update (an accept, a revoke…) and no other follow-up is
+// under way, so that a status fn writes cannot cross one an update writes.
+func (inv *invitation) exclusively(ctx workflow.Context, fn func()) {
+	_ = workflow.Await(ctx, func() bool { return !inv.followingUp && !inv.accepting && workflow.AllHandlersFinished(ctx) })
+	inv.followingUp = true
+	defer func() { inv.followingUp = false }()
+	fn()
 }
 
 // remindBeforeExpiry sends a reminder, with a fresh link, at each time of the schedule
@@ -102,11 +113,15 @@ func (inv *invitation) remindBeforeExpiry(ctx workflow.Context) {
 					break
 				}
 			}
-			_ = workflow.Await(ctx, func() bool { return !inv.accepting })
-			if moved() || inv.complained {
+			stop := false
+			inv.exclusively(ctx, func() {
+				if stop = moved() || inv.complained; !stop {
+					_ = inv.sendReminder(ctx)
+				}
+			})
+			if stop {
 				break
 			}
-			_ = inv.sendReminder(ctx)
 		}
 		_ = workflow.Await(ctx, moved)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/usherhq/usher/workflows"
 )
 
-
 // registerFollowUps registers the fakes of the delivery-tracking activities.
 func (f *fakeWorld) registerFollowUps(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivityWithOptions(func(ctx context.Context) (workflows.InvitationSettings, error) {

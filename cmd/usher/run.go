@@ -259,10 +259,10 @@ func metricsOnly(m *metrics.Metrics) http.Handler {
 func newAPIServer(p *process, extra map[string]http.Handler) (*api.Server, error) {
 	cfg := p.cfg
 	server := &api.Server{
-		Store: p.store, Temporal: p.temporal, Logger: p.logger, Registry: p.metrics.Registry, Extra: extra,
+		Store: p.store, Temporal: p.temporal, Logger: p.logger, Metrics: p.metrics, Extra: extra,
 		Join:       api.JoinSettings{JoinSettings: joinSettings(cfg), SearchesPerMinute: cfg.PublicRateLimit},
 		PageSecret: []byte(cfg.SecretKey), TemplatesDir: cfg.TemplatesDir, TrustedProxies: cfg.TrustedProxies,
-		SMSEnabled: cfg.SMSConfigured(), WebhookSealer: webhookSealer(cfg),
+		SMSEnabled: cfg.SMSConfigured(), WebhookSealer: webhookSealer(cfg), TokenGuessesPerMinute: cfg.TokenRateLimit,
 	}
 	server.MailgunWebhookSigningKey = cfg.MailgunWebhookSigningKey
 	if cfg.SecretKey == "" {
@@ -326,15 +326,7 @@ func serveHTTP(ctx context.Context, setting, addr string, handler http.Handler, 
 }
 
 func serveListener(ctx context.Context, ln net.Listener, handler http.Handler, logger *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      45 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := api.NewHTTPServer(handler, logger)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

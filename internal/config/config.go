@@ -42,6 +42,9 @@ type Config struct {
 	// PublicRateLimit is how many member searches and join requests one client address may
 	// make a minute.
 	PublicRateLimit int // USHER_PUBLIC_RATE_LIMIT
+	// TokenRateLimit is how many failed uses of link tokens (unknown or malformed) one
+	// client address, and one token prefix, may make a minute.
+	TokenRateLimit int // USHER_TOKEN_RATE_LIMIT
 	// SendsPerSecond caps e-mails and SMS handed to providers, across all workers.
 	SendsPerSecond float64 // USHER_SENDS_PER_SECOND
 	// WebhookRetryInitial is the first retry interval of outgoing webhooks (then doubling
@@ -77,6 +80,7 @@ var Defaults = Config{
 	JoinDecisionWindow: 14 * 24 * time.Hour,
 	JoinTellRejected:   true,
 	PublicRateLimit:    20,
+	TokenRateLimit:     10,
 
 	InvitationReminders:   []time.Duration{48 * time.Hour},
 	NotifyInviterOnExpiry: true,
@@ -154,6 +158,13 @@ func Load(base Config, needs Needs) (Config, error) {
 			problems = append(problems, fmt.Errorf("USHER_PUBLIC_RATE_LIMIT: must be a positive number of requests a minute, got %q", v))
 		}
 		c.PublicRateLimit = n
+	}
+	if v := os.Getenv("USHER_TOKEN_RATE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			problems = append(problems, fmt.Errorf("USHER_TOKEN_RATE_LIMIT: must be a positive number of failed token uses a minute, got %q", v))
+		}
+		c.TokenRateLimit = n
 	}
 	// Set but empty means no reminders, so this one is looked up rather than read.
 	if v, ok := os.LookupEnv("USHER_INVITATION_REMINDERS"); ok {

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/uber-go/tally/v4"
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
-	sdktally "go.temporal.io/sdk/contrib/tally"
 	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
 )
 
 // Funnel events, pre-created so that rates and ratios exist before the first one happens.
@@ -92,6 +92,9 @@ func New() *Metrics {
 	for _, e := range joinRequestEvents {
 		m.joinRequestEvents.WithLabelValues(e)
 	}
+	for _, r := range []string{WebhookDelivered, WebhookRetry, WebhookFailed} {
+		m.webhookDeliveries.WithLabelValues(r)
+	}
 	return m
 }
 
@@ -156,6 +159,13 @@ func (m *Metrics) ObserveMailgunWebhook(event, result string) {
 	m.mailgunWebhooks.WithLabelValues(event, result).Inc()
 }
 
+// Results of outgoing webhook attempts: delivered, retried later, or given up after a day.
+const (
+	WebhookDelivered = "delivered"
+	WebhookRetry     = "retry"
+	WebhookFailed    = "failed"
+)
+
 // ObserveWebhookDelivery counts one outgoing webhook attempt.
 func (m *Metrics) ObserveWebhookDelivery(result string, took time.Duration) {
 	if m == nil {
@@ -163,6 +173,14 @@ func (m *Metrics) ObserveWebhookDelivery(result string, took time.Duration) {
 	}
 	m.webhookDeliveries.WithLabelValues(result).Inc()
 	m.webhookDuration.Observe(took.Seconds())
+}
+
+// CountWebhookGivenUp counts a delivery whose retries ran out.
+func (m *Metrics) CountWebhookGivenUp() {
+	if m == nil {
+		return
+	}
+	m.webhookDeliveries.WithLabelValues(WebhookFailed).Inc()
 }
 
 // TemporalHandler reports the Temporal SDK's metrics (task latencies, schedule-to-start,
