@@ -68,6 +68,24 @@ deploy-check: ## Check deploy/ (promtool config, rules, rule tests, dashboard) a
 	@if command -v $(COMPOSE) >/dev/null 2>&1; then $(COMPOSE) config -q && echo "docker-compose.yml: OK"; \
 	else echo "deploy-check: $(COMPOSE) not found; skipped the docker-compose.yml check"; fi
 
+# faults runs the fault-finding jobs one after another: for now each fuzz target for FUZZTIME
+# (go test -fuzz takes one target per run; one worker, this machine has 2 cores). Inputs that
+# fail are written to <package>/testdata/fuzz/<target>/ and replayed by `go test` from then on.
+FUZZTIME ?= 30s
+FUZZ_TARGETS ?= ./api:FuzzJSONBodies ./api:FuzzImportCSV
+# Then the fault suite (cmd/usher-faults): worker, API and MariaDB killed or stopped under
+# load, a Mailgun storm, 20 clients on one link; results in RELIABILITY.md. It takes about
+# 15 minutes; pass e.g. FAULTS_FLAGS="-scenarios contest,worker-kill -journeys 100".
+FAULTS_FLAGS ?=
+.PHONY: faults
+faults: ## Fuzz every target for FUZZTIME (default 30s) each, then the fault suite (RELIABILITY.md); needs MariaDB
+	@if [[ -z "$${USHER_TEST_MYSQL_DSN:-}" ]]; then scripts/ensure-mariadb.sh; fi
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -parallel 1 || exit 1; \
+	done
+	$(GO) run ./cmd/usher-faults $(FAULTS_FLAGS) -write RELIABILITY.md
+
 # bench runs the whole stack in one process (in-process Temporal, a fresh MariaDB
 # database, the Mailgun test server, the worker with no send cap, the API) and writes
 # the "## Bulk invitations" section of BENCHMARKS.md. Pass other sizes with e.g.

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,10 +137,30 @@ var fuzzing struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fuzzing.fx != nil {
-		fuzzing.fx.stop()
-	}
+	stopFuzzFixture()
 	os.Exit(code)
+}
+
+var stopFuzzOnce sync.Once
+
+func stopFuzzFixture() {
+	stopFuzzOnce.Do(func() {
+		if fuzzing.fx != nil {
+			fuzzing.fx.stop()
+		}
+	})
+}
+
+// stopOnSignal drops the fixture's database when the fuzzing coordinator interrupts a
+// worker process, which does not return through TestMain.
+func stopOnSignal() {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		stopFuzzFixture()
+		os.Exit(1)
+	}()
 }
 
 func fuzzFixture(t *testing.T) *fuzzStack {
@@ -146,6 +168,7 @@ func fuzzFixture(t *testing.T) *fuzzStack {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		fuzzing.fx, fuzzing.err = startFuzzStack(ctx)
+		stopOnSignal()
 	})
 	if fuzzing.err != nil {
 		t.Fatal("starting the fuzz fixture: ", fuzzing.err)

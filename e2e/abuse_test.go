@@ -180,3 +180,26 @@ func TestTokenPrefixSprayIsRateLimited(t *testing.T) {
 	expect(t, send(t, base, "POST", "/v1/public/invitations/lookup", tokenBody(randomToken("")), "X-Forwarded-For", "2001:db8:1:2:ffff::1"),
 		http.StatusTooManyRequests, "rate_limited")
 }
+
+// Every endpoint that takes a JSON body refuses one over its limit with 413
+// request_too_large, in the one error shape, without reading it all.
+func TestOversizedBodiesAreRefused(t *testing.T) {
+	org := createOrganization(t, "Big Bodies", nil)
+	memberID, _ := createMember(t, org, "Bea")
+	big := `{"name":"` + strings.Repeat("A", 70<<10) + `"}`
+	for _, path := range []string{
+		"/v1/public/invitations/lookup", "/v1/public/invitations/accept", "/v1/public/password", "/v1/public/members/search",
+		"/v1/public/join-requests", "/v1/public/join-requests/confirm", "/v1/public/join-requests/decide",
+		"/v1/organizations", "/v1/users", "/v1/invitations", "/v1/webhook-endpoints",
+	} {
+		expect(t, call(t, "POST", path, big), http.StatusRequestEntityTooLarge, "request_too_large")
+	}
+	expect(t, call(t, "PATCH", "/v1/users/"+memberID, big), http.StatusRequestEntityTooLarge, "request_too_large")
+	// The bulk endpoints have larger limits of their own.
+	huge := `{"invitations":[],"x":"` + strings.Repeat("A", 8<<20) + `"}`
+	expect(t, call(t, "POST", "/v1/invitations/bulk", huge), http.StatusRequestEntityTooLarge, "request_too_large")
+	expect(t, call(t, "POST", "/v1/users/invite", huge), http.StatusRequestEntityTooLarge, "request_too_large")
+	csv := "email,name\n" + strings.Repeat("someone@example.com,Someone\n", (32<<20)/28+1)
+	expect(t, call(t, "POST", "/v1/users/import?organization_id="+org, csv, withHeader("Content-Type", "text/csv")),
+		http.StatusRequestEntityTooLarge, "request_too_large")
+}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -99,7 +98,7 @@ func startStack(ctx context.Context) (*stack, error) {
 	s.metrics = metrics.New()
 	s.store.SetEventObserver(func(e store.Event) { s.metrics.ObserveEvent(e.Type, e.OccurredAt, e.Data) })
 	temporalMetrics, _ := s.metrics.TemporalHandler()
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	quiet := quietLogger() // errors to stderr; everything while a test captures (logcapture_test.go)
 	if s.client, err = client.DialContext(ctx, client.Options{
 		HostPort: s.temporal.FrontendAddress(), Namespace: s.temporal.Namespace(), Logger: sdklog.NewStructuredLogger(quiet),
 		MetricsHandler: temporalMetrics,
@@ -396,10 +395,6 @@ func countRows(t testing.TB, query string, args ...any) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
 func contains(haystack, needle string) bool { return strings.Contains(haystack, needle) }

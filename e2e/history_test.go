@@ -28,20 +28,7 @@ func checkHistory(t *testing.T, invitationID, name string, secrets ...string) {
 // checkWorkflowHistory is checkHistory for any workflow.
 func checkWorkflowHistory(t *testing.T, workflowID, name string, secrets ...string) {
 	t.Helper()
-	ctx := context.Background()
-	iter := env.client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	history := &historypb.History{}
-	for iter.HasNext() {
-		event, err := iter.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		history.Events = append(history.Events, event)
-	}
-	encoded, err := protojson.MarshalOptions{Indent: "  "}.Marshal(history)
-	if err != nil {
-		t.Fatal(err)
-	}
+	encoded := exportHistory(t, workflowID, "")
 	for _, secret := range secrets {
 		if secret != "" && strings.Contains(string(encoded), secret) {
 			t.Fatalf("a secret appears in the history of %s", name)
@@ -55,4 +42,23 @@ func checkWorkflowHistory(t *testing.T, workflowID, name string, secrets ...stri
 			t.Fatal(err)
 		}
 	}
+}
+
+// exportHistory is the history of a workflow run ("" for the latest) as protojson.
+func exportHistory(t *testing.T, workflowID, runID string) []byte {
+	t.Helper()
+	iter := env.client.GetWorkflowHistory(context.Background(), workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	history := &historypb.History{}
+	for iter.HasNext() {
+		event, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		history.Events = append(history.Events, event)
+	}
+	encoded, err := protojson.MarshalOptions{Indent: "  "}.Marshal(history)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encoded
 }
