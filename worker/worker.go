@@ -38,10 +38,20 @@ type Workers struct {
 	dispatcherDone chan struct{}
 }
 
+// DefaultWorkflowTaskPollers is how many workflow task pollers the main worker runs unless
+// Options.Worker says otherwise. The SDK's default of 2 left invitation workflows of a
+// 10,000-person batch waiting about 46 s for a workflow task; 16 brought that to about 50 ms
+// (`usher-bench -wft-pollers 16`; see BENCHMARKS.md).
+const DefaultWorkflowTaskPollers = 16
+
 // New returns workers for Usher's task queues with every workflow and activity registered
 // under the names recorded in histories.
 func New(c client.Client, a *activities.Activities, opts Options) *Workers {
-	main := sdkworker.New(c, workflows.TaskQueue, opts.Worker)
+	mainOpts := opts.Worker
+	if mainOpts.MaxConcurrentWorkflowTaskPollers == 0 {
+		mainOpts.MaxConcurrentWorkflowTaskPollers = DefaultWorkflowTaskPollers
+	}
+	main := sdkworker.New(c, workflows.TaskQueue, mainOpts)
 	Register(main, a)
 	deliveryOpts := opts.Worker
 	deliveryOpts.TaskQueueActivitiesPerSecond = opts.SendsPerSecond

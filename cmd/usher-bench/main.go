@@ -39,7 +39,7 @@ type options struct {
 	cpuProfile  string
 	timeout     time.Duration
 	// wftPollers, for experiments only, sets the worker's MaxConcurrentWorkflowTaskPollers
-	// (0: worker.Options{}, the SDK's default of 2).
+	// (0: worker.Options{}, that is worker.DefaultWorkflowTaskPollers).
 	wftPollers int
 }
 
@@ -55,7 +55,7 @@ func main() {
 	flag.BoolVar(&opts.verbose, "v", false, "show warnings of the Temporal server, the SDK and the API")
 	flag.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of each phase to PREFIX-single.pprof and PREFIX-bulk.pprof")
 	flag.DurationVar(&opts.timeout, "timeout", 3*time.Hour, "give up after this long")
-	flag.IntVar(&opts.wftPollers, "wft-pollers", 0, "experiment: start the worker with this many workflow task pollers instead of worker.Options{} (the SDK's default, 2)")
+	flag.IntVar(&opts.wftPollers, "wft-pollers", 0, "experiment: start the worker with this many workflow task pollers instead of worker.Options{} (worker.DefaultWorkflowTaskPollers)")
 	flag.Parse()
 	if flag.NArg() > 0 || opts.people < 1 || opts.people > 100_000 || opts.single < 1 || opts.concurrency < 1 || opts.warmup < 0 || opts.wftPollers == 1 || opts.wftPollers < 0 {
 		fmt.Fprintln(os.Stderr, "usage: usher-bench [-people 1..100000] [-single N] [-concurrency N] [-write BENCHMARKS.md]")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/usherhq/usher/internal/testdb"
+	"github.com/usherhq/usher/worker"
 )
 
 type results struct {
@@ -184,7 +185,7 @@ func (o options) workerOptions() string {
 	if o.wftPollers > 0 {
 		return fmt.Sprintf("`worker.Options{Worker: sdkworker.Options{MaxConcurrentWorkflowTaskPollers: %d}}` (an experiment)", o.wftPollers)
 	}
-	return "`worker.Options{}`"
+	return fmt.Sprintf("`worker.Options{}` (%d workflow task pollers)", worker.DefaultWorkflowTaskPollers)
 }
 
 // markdown is the section written to BENCHMARKS.md.

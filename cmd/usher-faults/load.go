@@ -160,10 +160,12 @@ func sortByStart(js []*journey) {
 }
 
 // inFlight counts the journeys whose client is at work, for the progress line.
-var inFlight atomic.Int32
+var inFlight, peakInFlight atomic.Int32
 
 func (j *journey) run(ctx context.Context, e *env) {
-	inFlight.Add(1)
+	if n := inFlight.Add(1); n > peakInFlight.Load() {
+		peakInFlight.Store(n)
+	}
 	defer inFlight.Add(-1)
 	if err := j.create(ctx, e); err != nil {
 		j.fail(fmt.Errorf("create: %w", err))
@@ -176,6 +178,13 @@ func (j *journey) run(ctx context.Context, e *env) {
 	if err != nil {
 		j.fail(fmt.Errorf("no invitation e-mail: %w", err))
 		return
+	}
+	// The invitee reads the e-mail before clicking: many journeys stay in flight at once.
+	if j.kind != kindPending {
+		select {
+		case <-time.After(time.Duration(rand.IntN(8000)) * time.Millisecond):
+		case <-ctx.Done():
+		}
 	}
 	switch j.kind {
 	case kindPending:

@@ -53,7 +53,7 @@ func main() {
 	}
 	flag.StringVar(&names, "scenarios", strings.Join(all, ","), "comma-separated scenarios to run, of: "+strings.Join(all, ", "))
 	flag.IntVar(&o.journeys, "journeys", 300, "journeys per scenario")
-	flag.IntVar(&o.concurrency, "concurrency", 60, "clients driving journeys at once")
+	flag.IntVar(&o.concurrency, "concurrency", 100, "clients driving journeys at once")
 	flag.DurationVar(&o.settle, "settle", 4*time.Minute, "how long to wait, after the load, for everything to reach its final state")
 	flag.StringVar(&o.write, "write", "", "also write the results as the \"## Fault suite\" section of this Markdown file (e.g. RELIABILITY.md)")
 	flag.StringVar(&o.bin, "usher", "", "the usher binary to run as worker and API (default: build ./cmd/usher with -tags nodev)")
@@ -128,7 +128,7 @@ func run(ctx context.Context, o options) ([]*result, error) {
 		}
 	}
 	rep := report{results: results, opts: o, wall: time.Since(began), machine: describeMachine(ctx)}
-	fmt.Print("\n" + rep.table())
+	fmt.Print("\n" + rep.table() + "\n" + rep.details())
 	if o.write != "" {
 		if err := writeSection(o.write, rep.markdown()); err != nil {
 			return results, err
@@ -221,9 +221,11 @@ func runScenario(ctx context.Context, o options, sc *scenario, logDir string) *r
 			r.err = errors.Join(r.err, fmt.Errorf("fault: %w", err))
 		}
 	}()
+	peakInFlight.Store(0)
 	stopProgress := progress(e, p)
 	p.run(ctx, e, o.concurrency, m.spread+5*time.Minute)
 	r.load = time.Since(began)
+	r.notes = append(r.notes, fmt.Sprintf("at most %d journeys in flight at once on the clients' side", peakInFlight.Load()))
 	close(loadDone)
 	<-faultDone
 	logf("%s: load done in %s; waiting for everything to settle", sc.name, r.load.Round(100*time.Millisecond))
