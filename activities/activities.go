@@ -126,23 +126,12 @@ func (a *Activities) SendSetPasswordEmail(ctx context.Context, r workflows.SetPa
 
 // NotifyInviterOfAcceptance tells the inviter, if there is one, that the invitee joined.
 func (a *Activities) NotifyInviterOfAcceptance(ctx context.Context, r workflows.DeliveryRequest) error {
-	ic, err := a.Store.GetInvitationContext(ctx, r.InvitationID)
-	if err != nil {
-		return forWorkflow(err)
-	}
-	if ic.InviterEmail == "" {
-		return nil
-	}
-	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
-		if err := a.Store.BeginPlainDelivery(ctx, r.DeliveryKey, string(mail.KindInvitationAccepted), &r.InvitationID, ic.Invitation.InviterID); err != nil {
-			return mail.Message{}, err
-		}
+	return a.tellInviter(ctx, r, mail.KindInvitationAccepted, func(ic store.InvitationContext) any {
 		inv := ic.Invitation
-		data := mail.InvitationAcceptedData{
+		return mail.InvitationAcceptedData{
 			InviterName: ic.InviterName, InviteeName: inv.Name, InviteeEmail: inv.Email,
 			OrganizationName: ic.OrganizationName, Role: inv.Role, LogoURL: deref(ic.LogoURL),
 		}
-		return a.render(mail.KindInvitationAccepted, domain.DefaultLocale, ic.InviterEmail, data)
 	})
 }
 

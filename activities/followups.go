@@ -5,6 +5,7 @@ import (
 
 	"github.com/usherhq/usher/internal/domain"
 	"github.com/usherhq/usher/internal/mail"
+	"github.com/usherhq/usher/internal/store"
 	"github.com/usherhq/usher/workflows"
 )
 
@@ -32,43 +33,23 @@ func (a *Activities) SendInvitationReminder(ctx context.Context, r workflows.Del
 // NotifyInviterOfFailure tells the inviter, if there is one, that the invitation could not
 // be delivered, and why.
 func (a *Activities) NotifyInviterOfFailure(ctx context.Context, r workflows.DeliveryRequest) error {
-	ic, err := a.Store.GetInvitationContext(ctx, r.InvitationID)
-	if err != nil {
-		return forWorkflow(err)
-	}
-	if ic.InviterEmail == "" {
-		return nil
-	}
-	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
-		if err := a.Store.BeginPlainDelivery(ctx, r.DeliveryKey, string(mail.KindInvitationFailed), &r.InvitationID, ic.Invitation.InviterID); err != nil {
-			return mail.Message{}, err
-		}
+	return a.tellInviter(ctx, r, mail.KindInvitationFailed, func(ic store.InvitationContext) any {
 		inv := ic.Invitation
 		reason := deref(inv.FailureReason)
 		if reason == "" {
 			reason = deref(inv.DeliveryLastError)
 		}
-		return a.render(mail.KindInvitationFailed, domain.DefaultLocale, ic.InviterEmail, mail.InvitationFailedData{
+		return mail.InvitationFailedData{
 			InviterName: ic.InviterName, InviteeName: inv.Name, InviteeEmail: inv.Email,
 			OrganizationName: ic.OrganizationName, Reason: reason, LogoURL: deref(ic.LogoURL),
-		})
+		}
 	})
 }
 
 // NotifyInviterOfExpiry tells the inviter, if there is one, that the invitation expired
 // without being accepted.
 func (a *Activities) NotifyInviterOfExpiry(ctx context.Context, r workflows.DeliveryRequest) error {
-	ic, err := a.Store.GetInvitationContext(ctx, r.InvitationID)
-	if err != nil {
-		return forWorkflow(err)
-	}
-	if ic.InviterEmail == "" {
-		return nil
-	}
-	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
-		if err := a.Store.BeginPlainDelivery(ctx, r.DeliveryKey, string(mail.KindInvitationExpired), &r.InvitationID, ic.Invitation.InviterID); err != nil {
-			return mail.Message{}, err
-		}
+	return a.tellInviter(ctx, r, mail.KindInvitationExpired, func(ic store.InvitationContext) any {
 		inv := ic.Invitation
 		data := mail.InvitationExpiredData{
 			InviterName: ic.InviterName, InviteeName: inv.Name, InviteeEmail: inv.Email,
@@ -77,6 +58,24 @@ func (a *Activities) NotifyInviterOfExpiry(ctx context.Context, r workflows.Deli
 		if inv.ExpiresAt != nil {
 			data.ExpiresAt = *inv.ExpiresAt
 		}
-		return a.render(mail.KindInvitationExpired, domain.DefaultLocale, ic.InviterEmail, data)
+		return data
+	})
+}
+
+// tellInviter sends the inviter, if the invitation names one, the e-mail kind made from
+// the invitation by data. Inviters get English: Usher knows the invitee's language only.
+func (a *Activities) tellInviter(ctx context.Context, r workflows.DeliveryRequest, kind mail.Kind, data func(store.InvitationContext) any) error {
+	ic, err := a.Store.GetInvitationContext(ctx, r.InvitationID)
+	if err != nil {
+		return forWorkflow(err)
+	}
+	if ic.InviterEmail == "" {
+		return nil
+	}
+	return a.deliver(ctx, r.DeliveryKey, func() (mail.Message, error) {
+		if err := a.Store.BeginPlainDelivery(ctx, r.DeliveryKey, string(kind), &r.InvitationID, ic.Invitation.InviterID); err != nil {
+			return mail.Message{}, err
+		}
+		return a.render(kind, domain.DefaultLocale, ic.InviterEmail, data(ic))
 	})
 }

@@ -299,7 +299,7 @@ func (s *Server) createJoinRequestJSON(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	v, err := s.requestToJoin(c, c.ClientIP(), JoinRequestInput{MemberID: req.MemberID, Name: req.Name, Email: req.Email, Message: req.Message, Locale: req.Locale})
+	v, err := s.requestToJoin(c, c.ClientIP(), JoinRequestInput(req))
 	if err != nil {
 		if domain.ErrorCode(err) == domain.CodeRateLimited {
 			c.Header("Retry-After", "60")

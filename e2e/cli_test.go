@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -30,7 +30,8 @@ func buildUsher(t *testing.T) string {
 	usherBinary.once.Do(func() {
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			usherBinary.err = fmt.Errorf("building the usher binary needs the go tool on PATH: %w", err)
+			return
 		}
 		dir, err := os.MkdirTemp("", "usher-e2e-cli-")
 		if err != nil {
