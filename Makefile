@@ -86,12 +86,22 @@ faults: ## Fuzz every target for FUZZTIME (default 30s) each, then the fault sui
 	done
 	$(GO) run ./cmd/usher-faults $(FAULTS_FLAGS) -write RELIABILITY.md
 
-# bench runs the whole stack in one process (in-process Temporal, a fresh MariaDB
-# database, the Mailgun test server, the worker with no send cap, the API) and writes
-# the "## Bulk invitations" section of BENCHMARKS.md. Pass other sizes with e.g.
-# `make bench BENCH_FLAGS="-people 2000 -single 200"`; it takes minutes at the defaults.
+# bench runs the benchmark suite (cmd/usher-bench -suite) on the whole stack: in-process
+# Temporal, a fresh MariaDB database, the Mailgun test server, the API, and the production
+# worker (`usher worker`, built with -tags nodev) as a child process. It measures journeys/s,
+# API latency, listing over 1,000,000 seeded rows, the worker's idle memory and one bulk
+# call of 10,000 people, each against a baseline measured in the same run, prints one table
+# and writes the "## Benchmark suite" section of BENCHMARKS.md. About 10 minutes on 2 cores;
+# smaller with e.g. `make bench BENCH_FLAGS="-suite-journeys 200 -suite-bulk 1000 -suite-rows 100000"`.
+# bench-bulk is the older bulk-vs-single analysis ("## Bulk invitations" section), with
+# where the time goes (`make bench-bulk BENCH_BULK_FLAGS="-people 2000 -single 200"`).
 BENCH_FLAGS ?=
-.PHONY: bench
-bench: ## Benchmark bulk (CSV import) vs single invitations; updates BENCHMARKS.md
+BENCH_BULK_FLAGS ?=
+.PHONY: bench bench-bulk
+bench: ## Benchmark suite (journeys, latency, listing, idle memory, bulk) vs baselines; updates BENCHMARKS.md
 	@if [[ -z "$${USHER_TEST_MYSQL_DSN:-}" ]]; then scripts/ensure-mariadb.sh; fi
-	$(GO) run ./cmd/usher-bench $(BENCH_FLAGS) -write BENCHMARKS.md
+	$(GO) run ./cmd/usher-bench -suite $(BENCH_FLAGS) -write BENCHMARKS.md
+
+bench-bulk: ## Benchmark bulk (CSV import) vs single invitations, with where the time goes; updates BENCHMARKS.md
+	@if [[ -z "$${USHER_TEST_MYSQL_DSN:-}" ]]; then scripts/ensure-mariadb.sh; fi
+	$(GO) run ./cmd/usher-bench $(BENCH_BULK_FLAGS) -write BENCHMARKS.md

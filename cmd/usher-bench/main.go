@@ -7,7 +7,11 @@
 //
 //	go run ./cmd/usher-bench [-people 10000] [-single 1000] [-concurrency 50] [-write BENCHMARKS.md]
 //
-// It first sends -single invitations through POST /v1/invitations, -concurrency at a time,
+// With -suite it runs instead the benchmark suite of suite.go: invitation journeys, API
+// latency, listing over a million rows, the worker's idle memory and one bulk call, each
+// as a ratio to a baseline measured in the same run (make bench).
+//
+// Without -suite it first sends -single invitations through POST /v1/invitations, -concurrency at a time,
 // and times them until every e-mail is in the mail server (the baseline); then it imports a
 // CSV of -people people with send_invitation=true through POST /v1/users/import and times
 // it until the batch reports everyone sent and the mail server holds every e-mail. The
@@ -41,6 +45,8 @@ type options struct {
 	// wftPollers, for experiments only, sets the worker's MaxConcurrentWorkflowTaskPollers
 	// (0: worker.Options{}, that is worker.DefaultWorkflowTaskPollers).
 	wftPollers int
+
+	suite suiteOptions // -suite: benchmarks 1–5 against their baselines (suite.go)
 }
 
 func main() {
@@ -56,6 +62,7 @@ func main() {
 	flag.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of each phase to PREFIX-single.pprof and PREFIX-bulk.pprof")
 	flag.DurationVar(&opts.timeout, "timeout", 3*time.Hour, "give up after this long")
 	flag.IntVar(&opts.wftPollers, "wft-pollers", 0, "experiment: start the worker with this many workflow task pollers instead of worker.Options{} (worker.DefaultWorkflowTaskPollers)")
+	opts.suite.flags()
 	flag.Parse()
 	if flag.NArg() > 0 || opts.people < 1 || opts.people > 100_000 || opts.single < 1 || opts.concurrency < 1 || opts.warmup < 0 || opts.wftPollers == 1 || opts.wftPollers < 0 {
 		fmt.Fprintln(os.Stderr, "usage: usher-bench [-people 1..100000] [-single N] [-concurrency N] [-write BENCHMARKS.md]")
@@ -63,9 +70,21 @@ func main() {
 		os.Exit(2)
 	}
 
+	if opts.suite.on {
+		if err := opts.suite.check(); err != nil {
+			fmt.Fprintln(os.Stderr, "usher-bench:", err)
+			os.Exit(2)
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
-	err := run(ctx, opts)
+	var err error
+	if opts.suite.on {
+		err = runSuite(ctx, opts)
+	} else {
+		err = run(ctx, opts)
+	}
 	cancel()
 	stop()
 	if err != nil {

@@ -192,7 +192,7 @@ func (o options) workerOptions() string {
 func (r results) markdown() string {
 	var b strings.Builder
 	b.WriteString(sectionHeading + "\n\n")
-	b.WriteString("<!-- Written by `make bench` (go run ./cmd/usher-bench -write BENCHMARKS.md); edits here are replaced on the next run. -->\n\n")
+	b.WriteString("<!-- Written by `make bench-bulk` (go run ./cmd/usher-bench -write BENCHMARKS.md); edits here are replaced on the next run. -->\n\n")
 	extra := ""
 	if r.opts.wftPollers > 0 {
 		extra = fmt.Sprintf(" -wft-pollers %d", r.opts.wftPollers)
@@ -221,11 +221,16 @@ func (r results) markdown() string {
 // writeSection puts section in place of the file's "## Bulk invitations" section (up to
 // the next "## " heading), or appends it; it creates the file if need be.
 func writeSection(path, section string) error {
+	return writeSectionNamed(path, sectionHeading, section)
+}
+
+// writeSectionNamed is writeSection for the section under heading.
+func writeSectionNamed(path, heading, section string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	doc := replaceSection(string(old), section)
+	doc := replaceSectionNamed(string(old), heading, section)
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".bench-*.md")
 	if err != nil {
 		return err
@@ -250,6 +255,10 @@ replaces its section below; the machine each was measured on is given with it.
 `
 
 func replaceSection(doc, section string) string {
+	return replaceSectionNamed(doc, sectionHeading, section)
+}
+
+func replaceSectionNamed(doc, heading, section string) string {
 	section = strings.TrimRight(section, "\n") + "\n"
 	if strings.TrimSpace(doc) == "" {
 		return newDocument + "\n" + section
@@ -266,7 +275,7 @@ func replaceSection(doc, section string) string {
 		if inFence {
 			continue
 		}
-		if start < 0 && strings.TrimSpace(trimmed) == sectionHeading {
+		if start < 0 && strings.TrimSpace(trimmed) == heading {
 			start = i
 			continue
 		}

@@ -110,10 +110,13 @@ func startStack(ctx context.Context, opts options) (_ *stack, err error) {
 	if opts.wftPollers > 0 {
 		workerOpts.Worker.MaxConcurrentWorkflowTaskPollers = opts.wftPollers
 	}
-	s.worker = worker.New(s.client, acts, workerOpts)
-	if err = s.worker.Start(); err != nil {
-		s.worker = nil
-		return nil, fmt.Errorf("starting the worker: %w", err)
+	// The suite runs the production worker as a child process instead (suite_worker.go).
+	if !opts.suite.on {
+		s.worker = worker.New(s.client, acts, workerOpts)
+		if err = s.worker.Start(); err != nil {
+			s.worker = nil
+			return nil, fmt.Errorf("starting the worker: %w", err)
+		}
 	}
 
 	server := &api.Server{Store: s.store, Temporal: s.client, Logger: quiet, SMSEnabled: false,

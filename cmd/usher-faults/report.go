@@ -71,7 +71,11 @@ func (rep report) details() string {
 			fmt.Fprintf(&b, " %d links, each accepted by %d clients at once.", r.contests, contestants)
 		}
 		for _, n := range r.notes {
-			fmt.Fprintf(&b, " %s.", strings.TrimSuffix(oneLine(n), "."))
+			n = strings.TrimSuffix(oneLine(n), ".")
+			if n != "" {
+				n = strings.ToUpper(n[:1]) + n[1:]
+			}
+			fmt.Fprintf(&b, " %s.", n)
 		}
 		for _, n := range r.unexpected {
 			fmt.Fprintf(&b, " %s.", oneLine(n))

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/usherhq/usher/activities"
@@ -305,6 +306,9 @@ func runWorker(ctx context.Context, p *process) error {
 		})
 	}
 	acts.WebhookSealer = webhookSealer(cfg)
+	if cfg.WorkflowCacheSize > 0 {
+		sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
+	}
 	w := worker.New(tc, acts, worker.Options{SendsPerSecond: cfg.SendsPerSecond, WebhookRetryInitial: cfg.WebhookRetryInitial, Logger: logger})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker: %w", err)

@@ -47,6 +47,11 @@ type Config struct {
 	TokenRateLimit int // USHER_TOKEN_RATE_LIMIT
 	// SendsPerSecond caps e-mails and SMS handed to providers, across all workers.
 	SendsPerSecond float64 // USHER_SENDS_PER_SECOND
+	// WorkflowCacheSize is how many workflow executions the worker keeps in memory between
+	// their workflow tasks (the SDK's sticky cache); 0 means the SDK's default, 10,000.
+	// Each idle invitation held costs memory; one evicted is replayed from its history
+	// when it next has work.
+	WorkflowCacheSize int // USHER_WORKFLOW_CACHE_SIZE
 	// WebhookRetryInitial is the first retry interval of outgoing webhooks (then doubling
 	// up to an hour, for a day); 0 means the default, 5 s.
 	WebhookRetryInitial time.Duration // USHER_WEBHOOK_RETRY_INITIAL
@@ -144,6 +149,13 @@ func Load(base Config, needs Needs) (Config, error) {
 			problems = append(problems, fmt.Errorf("USHER_SENDS_PER_SECOND: must be a number of sends a second (0 for no cap), got %q", v))
 		}
 		c.SendsPerSecond = f
+	}
+	if v := os.Getenv("USHER_WORKFLOW_CACHE_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			problems = append(problems, fmt.Errorf("USHER_WORKFLOW_CACHE_SIZE: must be a number of workflow executions (0 for the SDK's default), got %q", v))
+		}
+		c.WorkflowCacheSize = n
 	}
 	if v := os.Getenv("USHER_WEBHOOK_RETRY_INITIAL"); v != "" {
 		d, err := time.ParseDuration(v)

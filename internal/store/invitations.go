@@ -245,7 +245,15 @@ func (s *Store) ListInvitations(ctx context.Context, f InvitationFilter) ([]Invi
 	if f.AfterID != "" {
 		where, args = append(where, "id < ?"), append(args, f.AfterID)
 	}
-	query := `SELECT ` + invitationColumns + ` FROM invitations`
+	from := ` FROM invitations`
+	if f.OrganizationID != "" && f.Status != "" {
+		// MariaDB otherwise intersects invitations_status with invitations_organization and
+		// sorts every match: 2.4 s a page for an organization with 500,000 pending
+		// invitations, against 3 ms reading this index backwards from the cursor
+		// (usher-bench -suite, benchmark 3).
+		from = ` FROM invitations FORCE INDEX (invitations_organization_status)`
+	}
+	query := `SELECT ` + invitationColumns + from
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
