@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"slices"
 	"sync"
@@ -348,12 +349,19 @@ func sentEventKey(deliveryKey string) string { return "sent/" + deliveryKey }
 func recordAcceptedEvents(ctx context.Context, tx *sqlx.Tx, eventKey string, inv Invitation, out Acceptance, now time.Time) error {
 	var sentAt *time.Time
 	if inv.CurrentDeliveryKey != nil {
-		var at time.Time
-		err := tx.GetContext(ctx, &at, `SELECT occurred_at FROM events WHERE event_key = ?`, sentEventKey(*inv.CurrentDeliveryKey))
-		if err == nil {
-			sentAt = &at
-		} else if !isNotFound(err) {
+		// An invitee can accept before the provider's answer to the send is recorded (the
+		// message may arrive first); then the send began when its delivery row was made,
+		// which is before the link existed.
+		var at sql.NullTime
+		err := tx.GetContext(ctx, &at, `SELECT COALESCE(
+				(SELECT occurred_at FROM events WHERE event_key = ?),
+				(SELECT created_at FROM email_deliveries WHERE delivery_key = ?))`,
+			sentEventKey(*inv.CurrentDeliveryKey), *inv.CurrentDeliveryKey)
+		if err != nil {
 			return err
+		}
+		if at.Valid {
+			sentAt = &at.Time
 		}
 	}
 	err := recordEvent(ctx, tx, eventKey, Event{Type: EventInvitationAccepted, OrganizationID: inv.OrganizationID, SubjectID: inv.ID, OccurredAt: now,

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -213,5 +214,39 @@ func TestEventsQueueWebhookDeliveries(t *testing.T) {
 	unstarted, err := s.UnstartedWebhookDeliveries(ctx, 100)
 	if err != nil || len(unstarted) != 3 {
 		t.Fatalf("unstarted %d, %v", len(unstarted), err)
+	}
+}
+
+// An accept that lands before the provider's answer to the send is recorded still says when
+// the send began, so the sent-to-accepted histogram misses no accept.
+func TestAcceptBeforeTheSendIsRecordedTimesFromTheSendsStart(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	inv := pendingInvitation(t, s, "early-accept@example.com")
+	send := store.StatusChange{EventKey: "run/1/send", InvitationID: inv.ID, Action: "send", From: domain.StatusPending, To: domain.StatusPending, DeliveryKey: "run/2/invite"}
+	if err := s.ApplyStatusChange(ctx, send); err != nil {
+		t.Fatal(err)
+	}
+	_, hash := domain.NewToken()
+	if _, err := s.BeginInvitationDelivery(ctx, "run/2/invite", inv.ID, hash); err != nil {
+		t.Fatal(err)
+	}
+	delivery, _, err := s.GetDelivery(ctx, "run/2/invite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcceptInvitation(ctx, store.AcceptRequest{InvitationID: inv.ID, AttemptID: store.NewID(), EventKey: "run/3/accept"}); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := s.ListEvents(ctx, inv.ID)
+	var accepted map[string]any
+	for _, e := range events {
+		if e.Type == store.EventInvitationAccepted {
+			_ = json.Unmarshal(e.Data, &accepted)
+		}
+	}
+	sentAt, err := time.Parse(time.RFC3339Nano, fmt.Sprint(accepted["sent_at"]))
+	if err != nil || !sentAt.Equal(delivery.CreatedAt) {
+		t.Fatalf("sent_at %v, want the delivery's start %v", accepted["sent_at"], delivery.CreatedAt)
 	}
 }
