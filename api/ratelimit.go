@@ -16,7 +16,11 @@ import (
 // Guessing link tokens. A token is 256 random bits, so guessing one is hopeless; these
 // limits keep a guesser from using Usher as an oracle and its database as the workhorse.
 // Only failures count: a token of the wrong shape, or one that is looked up and not found.
-// A person opening their own link (even a replaced one) any number of times never counts.
+// A person opening their own link (even a replaced one) any number of times never counts,
+// and neither do lookups still under way, so many people behind one address (a NAT) can
+// open their links at once. The price: guesses sent all at once, before the first has
+// failed, may overshoot the limit by how many are in flight, which at 256 bits per token
+// buys nothing.
 // Two limits must both allow a try: one per client address (IPv6 by its /64) and one per
 // token prefix (the first tokenPrefixLength characters), so that spraying one prefix from
 // many addresses is limited too. Every operation behind a token link, JSON endpoint or
@@ -33,7 +37,8 @@ const (
 )
 
 // keyedLimiter is a token bucket per key: up to perMinute at once, refilled at perMinute
-// a minute. Unlike golang.org/x/time/rate, a taken token can be given back exactly.
+// a minute. Unlike golang.org/x/time/rate, it can say whether a token is there without
+// taking it, and take one later, once a failure is known.
 type keyedLimiter struct {
 	mu        sync.Mutex
 	perMinute float64
@@ -62,8 +67,25 @@ func (l *keyedLimiter) refill(b *bucket, now time.Time) bool {
 	return b.tokens >= l.perMinute
 }
 
-// take takes one token of key's bucket, or says how long until one is there.
-func (l *keyedLimiter) take(key string, now time.Time) (ok bool, wait time.Duration) {
+// available reports whether key's bucket holds a token, or how long until it does. A key
+// never charged has a full bucket and takes no memory.
+func (l *keyedLimiter) available(key string, now time.Time) (ok bool, wait time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, found := l.buckets[key]
+	if !found {
+		return true, 0
+	}
+	l.refill(b, now)
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) / l.perMinute * float64(time.Minute))
+	}
+	return true, 0
+}
+
+// charge takes a token of key's bucket, going below zero if failures already in flight
+// used it up, so that the overshoot is waited out.
+func (l *keyedLimiter) charge(key string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buckets) >= maxLimiterKeys || now.Sub(l.swept) > 10*time.Minute {
@@ -80,20 +102,7 @@ func (l *keyedLimiter) take(key string, now time.Time) (ok bool, wait time.Durat
 		l.buckets[key] = b
 	}
 	l.refill(b, now)
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) / l.perMinute * float64(time.Minute))
-	}
 	b.tokens--
-	return true, 0
-}
-
-// give returns a token taken from key's bucket.
-func (l *keyedLimiter) give(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if b, ok := l.buckets[key]; ok {
-		b.tokens = math.Min(l.perMinute, b.tokens+1)
-	}
 }
 
 // tokenGuard holds the two limits on failed token lookups.
@@ -105,27 +114,28 @@ func newTokenGuard(perMinute int) *tokenGuard {
 	return &tokenGuard{byAddress: newKeyedLimiter(perMinute), byPrefix: newKeyedLimiter(perMinute)}
 }
 
-// tokenTry is one use of a link token, counted against the limits until settle says it
-// was not a guess.
+// tokenTry is one use of a link token, counted against the limits by settle if it turns
+// out to be a guess.
 type tokenTry struct {
 	g             *tokenGuard
 	address, pref string
 }
 
-// settle gives the try back unless err says the token is unknown or malformed.
+// settle counts the try when err says the token is unknown or malformed.
 func (t tokenTry) settle(err error) {
-	if t.g == nil || (domain.ErrorCode(err) == domain.CodeInvalidToken && errorDetail(err, "reason") != "replaced") {
+	if t.g == nil || domain.ErrorCode(err) != domain.CodeInvalidToken || errorDetail(err, "reason") == "replaced" {
 		return
 	}
+	now := time.Now()
 	if t.address != "" {
-		t.g.byAddress.give(t.address)
+		t.g.byAddress.charge(t.address, now)
 	}
-	t.g.byPrefix.give(t.pref)
+	t.g.byPrefix.charge(t.pref, now)
 }
 
-// tryToken counts a use of token by the client of ctx, or refuses it (rate_limited, with
-// Retry-After) when the client's address or the token's prefix has failed too often.
-// Call settle with the lookup's outcome.
+// tryToken lets the client of ctx use token, or refuses (rate_limited, with Retry-After)
+// when the client's address or the token's prefix has failed too often. Call settle with
+// the lookup's outcome.
 func (s *Server) tryToken(ctx context.Context, token string) (tokenTry, error) {
 	g := s.tokens
 	if g == nil {
@@ -142,16 +152,13 @@ func (s *Server) tryToken(ctx context.Context, token string) (tokenTry, error) {
 	now := time.Now()
 	var wait time.Duration
 	if try.address != "" {
-		if ok, w := g.byAddress.take(try.address, now); !ok {
+		if ok, w := g.byAddress.available(try.address, now); !ok {
 			wait = w
 		}
 	}
 	if wait == 0 {
-		if ok, w := g.byPrefix.take(try.pref, now); !ok {
+		if ok, w := g.byPrefix.available(try.pref, now); !ok {
 			wait = w
-			if try.address != "" {
-				g.byAddress.give(try.address)
-			}
 		}
 	}
 	if wait == 0 {
