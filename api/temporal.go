@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/usherhq/usher/internal/domain"
 	"github.com/usherhq/usher/workflows"
@@ -61,7 +62,9 @@ func explainWorkflowFailure(err error, recheck func() error) error {
 			return refusal
 		}
 	}
+	// A timeout inside the workflow: the accept's local activity gave up on MySQL, say.
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, new(*client.WorkflowUpdateServiceTimeoutOrCanceledError)) ||
+		errors.As(err, new(*temporal.TimeoutError)) ||
 		errors.As(err, new(*serviceerror.Unavailable)) || errors.As(err, new(*serviceerror.ResourceExhausted)) || errors.As(err, &notFound) {
 		return domain.Errorf(domain.CodeTemporarilyUnavailable, "the workflow did not answer in time; try again")
 	}

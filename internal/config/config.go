@@ -49,8 +49,9 @@ type Config struct {
 	SendsPerSecond float64 // USHER_SENDS_PER_SECOND
 	// WorkflowCacheSize is how many workflow executions the worker keeps in memory between
 	// their workflow tasks (the SDK's sticky cache); 0 means the SDK's default, 10,000.
-	// Each idle invitation held costs memory; one evicted is replayed from its history
-	// when it next has work.
+	// Each idle invitation held costs about 90 KB; one evicted is replayed from its history
+	// when it next has work. The default, 1,000, keeps a worker with 10,000 invitations
+	// waiting within 100 MB of an idle one (BENCHMARKS.md, benchmark 4).
 	WorkflowCacheSize int // USHER_WORKFLOW_CACHE_SIZE
 	// WebhookRetryInitial is the first retry interval of outgoing webhooks (then doubling
 	// up to an hour, for a day); 0 means the default, 5 s.
@@ -86,6 +87,8 @@ var Defaults = Config{
 	JoinTellRejected:   true,
 	PublicRateLimit:    20,
 	TokenRateLimit:     10,
+
+	WorkflowCacheSize: 1000,
 
 	InvitationReminders:   []time.Duration{48 * time.Hour},
 	NotifyInviterOnExpiry: true,
